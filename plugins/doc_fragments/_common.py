@@ -1,0 +1,106 @@
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private doc fragment: shared option docs of this collection's modules, not for other collections.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Where the task acts: which manager, or an offline root directory.
+    TARGET = r"""
+options:
+  scope:
+    description:
+      - Which systemd instance to work with.
+      - V(system) uses the system manager and C(/etc/systemd/system).
+      - V(user) uses the connecting user's manager and C(~/.config/systemd/user)
+        (C($XDG_CONFIG_HOME/systemd/user)).
+      - V(global) writes to C(/etc/systemd/user) for every user; there is no running manager
+        to start units in, so O(active) is refused.
+    type: str
+    default: system
+    choices: [system, user, global]
+  root:
+    description:
+      - Work offline inside this directory, as when building an image. Files go under it,
+        enablement uses C(systemctl --root), no running systemd is needed and none is touched.
+      - O(active) is refused, and no daemon-reload happens.
+    type: path
+"""
+
+    # How one file is written and checked; per item in O(units) too.
+    FILE = r"""
+options:
+  restart_on_change:
+    description:
+      - When the file changed in this task and the unit is active (or is started by it),
+        restart the unit once, after the daemon-reload.
+    type: bool
+    default: true
+  validate:
+    description:
+      - How the candidate file is checked before it replaces anything, with
+        C(systemd-analyze verify) under its real unit name in a temporary directory.
+      - V(strict) fails on errors and on systemd's warnings about the candidate (an unknown
+        key such as C(Restat=always), a value it cannot parse such as C(Type=bogus)), which
+        systemd would otherwise silently ignore.
+      - V(errors) fails only on errors and returns the warnings in RV(units[].validation).
+      - V(off) skips the check.
+      - Timer C(OnCalendar=) values are checked with C(systemd-analyze calendar) with V(strict) and V(errors).
+      - Validation runs only for files that change.
+    type: str
+    default: strict
+    choices: [strict, errors, off]
+  lint:
+    description:
+      - Boot-ordering and restart pitfalls that C(systemd-analyze verify) does not catch
+        (see the collection's C(docs/lint-rules.md) and the P(unitcraft.systemd.lint_unit#filter) filter).
+      - V(warn) returns the findings and shows them as warnings, V(error) fails before any
+        change, V(off) skips the checks.
+    type: str
+    default: warn
+    choices: [warn, error, off]
+  backup:
+    description:
+      - Keep a timestamped copy of the previous file beside it before replacing or removing it.
+    type: bool
+    default: false
+  mode:
+    description:
+      - Permissions of the file, as for M(ansible.builtin.file).
+    type: raw
+    default: '0644'
+  owner:
+    description:
+      - Owner of the file. Unset means the connecting user (root for O(scope=system)).
+    type: str
+  group:
+    description:
+      - Group of the file. Unset means the connecting user's group.
+    type: str
+"""
+
+    RELOAD = r"""
+options:
+  daemon_reload:
+    description:
+      - Run one C(systemctl daemon-reload) per task when any file or enablement link changed,
+        after all files and links are in place and before any start or restart; none when
+        nothing changed.
+      - Also reload when systemd reports a managed unit as changed on disk (C(NeedDaemonReload=yes)).
+    type: bool
+    default: true
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reports exactly what a real run would change, files and runtime state, and touches nothing.
+  diff_mode:
+    support: full
+    description: Returns before/after text of every file that changes.
+  idempotent:
+    support: full
+    description: A second identical run reports no change and runs no daemon-reload and no restart.
+"""

@@ -1,0 +1,70 @@
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private module_utils: not a public API, may change without notice.
+"""Atomic installation and removal of unit files and drop-ins."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+VENDOR_DIRS = ("/usr/lib/systemd/", "/lib/systemd/", "/usr/local/lib/systemd/")
+
+
+def read_text(path: str) -> str | None:
+    """Current text of a regular file, or None when there is none."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return None
+
+
+def is_vendor_path(path: str, root: str | None = None) -> bool:
+    rel = "/" + os.path.relpath(path, root).lstrip("/") if root else path
+    return rel.startswith(VENDOR_DIRS)
+
+
+def install_file(module: Any, path: str, text: str, mode: Any, owner: str | None, group: str | None,
+                 backup: bool) -> str | None:
+    """Write `text` to `path` atomically (temp file beside it, then rename); return the backup path."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    backup_file = module.backup_local(path) if backup and os.path.exists(path) else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8", errors="surrogateescape"))
+            f.flush()
+            os.fsync(f.fileno())
+        module.atomic_move(tmp, path, unsafe_writes=False)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    apply_attributes(module, path, mode, owner, group)
+    return backup_file
+
+
+def apply_attributes(module: Any, path: str, mode: Any, owner: str | None, group: str | None) -> bool:
+    """Bring mode/owner/group of an existing file in line; True when something (would have) changed.
+
+    AnsibleModule only reports, without touching the file, in check mode.
+    """
+    file_args = module.load_file_common_arguments({"mode": mode, "owner": owner, "group": group}, path=path)
+    return bool(module.set_fs_attributes_if_different(file_args, False))
+
+
+def remove_file(module: Any, path: str, backup: bool) -> str | None:
+    backup_file = module.backup_local(path) if backup and os.path.exists(path) else None
+    os.unlink(path)
+    return backup_file
+
+
+def remove_dir_if_empty(path: str) -> bool:
+    try:
+        os.rmdir(path)
+        return True
+    except OSError:
+        return False

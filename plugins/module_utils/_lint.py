@@ -1,0 +1,211 @@
+# Copyright (c) unitcraft maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Private module_utils: not a public API of the collection, may change without notice.
+"""Lint: ordering and restart pitfalls that ``systemd-analyze verify`` does not report.
+
+:func:`lint_sections` takes sections (as rendered by _unit_file) and returns findings,
+each a dict ``{"rule", "section", "key", "message"}``; the message is one line with the
+reason and the fix. Rule ids are stable; docs/lint-rules.md explains each of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import check_sections, directive_lines
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import parse_unit_name
+
+__all__ = ["KNOWN_SPECIFIERS", "RULES", "lint_sections"]
+
+# Specifiers of systemd.unit(5), union over systemd 252-257 ("%%" is a literal "%").
+KNOWN_SPECIFIERS = frozenset("aAbBCdDEfgGhHiIjJlLmMnNoPpqsStTuUvVwWyY%")
+
+RULES: dict[str, str] = {
+    "wants-network-online": "After=network-online.target without Wants= or Requires= of it",
+    "requires-without-after": "Requires=/BindsTo= a unit without ordering After= it",
+    "passive-network-target": "a service pulls in the passive network.target",
+    "oneshot-before-without-remain": "Type=oneshot ordered Before= a unit without RemainAfterExit=yes",
+    "oneshot-restart": "Restart=always or Restart=on-success on a Type=oneshot service",
+    "restart-without-restartsec": "Restart=always without RestartSec=",
+    "start-limit-in-service": "StartLimitIntervalSec=/StartLimitBurst= in [Service]",
+    "forking-without-pidfile": "Type=forking without PIDFile=",
+    "enable-without-install": "enabled: true for a unit without an [Install] section",
+    "unknown-specifier": "a % that is not a known specifier",
+}
+
+_PULLING = ("Wants", "Requires", "BindsTo", "Upholds")
+_START_LIMIT_KEYS = ("StartLimitIntervalSec", "StartLimitInterval", "StartLimitBurst", "StartLimitAction")
+_TRUE = ("1", "yes", "y", "true", "t", "on")
+
+
+class _Unit:
+    """Read-only view of sections as systemd would read them."""
+
+    def __init__(self, sections: Mapping[str, Mapping[str, Any]], unit: str | None) -> None:
+        self.sections = sections
+        self.unit = unit
+
+    def lines(self, section: str, key: str) -> list[str]:
+        directives = self.sections.get(section) or {}
+        if key not in directives:
+            return []
+        return directive_lines(section, key, directives[key], self.unit)
+
+    def has(self, section: str, key: str) -> bool:
+        return bool(self.lines(section, key))
+
+    def last(self, section: str, key: str, default: str | None = None) -> str | None:
+        """Value of a single-valued setting: the last assignment wins, ``Key=`` resets."""
+        lines = self.lines(section, key)
+        if not lines or lines[-1] == "":
+            return default
+        return lines[-1].strip()
+
+    def names(self, section: str, key: str) -> list[str]:
+        """Items of a space-separated list setting; ``Key=`` empties the list so far."""
+        items: list[str] = []
+        for line in self.lines(section, key):
+            if line.strip() == "":
+                items = []
+            else:
+                items.extend(line.split())
+        return items
+
+
+def _finding(rule: str, section: str | None, key: str | None, message: str) -> dict[str, Any]:
+    return {"rule": rule, "section": section, "key": key, "message": message}
+
+
+def _unit_type(unit: str | None) -> str:
+    if unit is None:
+        return "service"
+    return parse_unit_name(unit).type
+
+
+def _lint_dependencies(view: _Unit) -> list[dict[str, Any]]:
+    findings = []
+    after = set(view.names("Unit", "After"))
+    before = set(view.names("Unit", "Before"))
+    pulled = {name: key for key in _PULLING for name in view.names("Unit", key)}
+    if "network-online.target" in after and "network-online.target" not in pulled:
+        findings.append(_finding(
+            "wants-network-online", "Unit", "After",
+            "After=network-online.target only orders; nothing pulls the target in, so the unit may"
+            " start before the network is up: add Wants=network-online.target",
+        ))
+    for key in ("Requires", "BindsTo"):
+        for name in view.names("Unit", key):
+            if name not in after and name not in before:
+                findings.append(_finding(
+                    "requires-without-after", "Unit", key,
+                    f"{key}={name} without After={name}: both start in parallel (a race), so this"
+                    f" unit can run before {name} is up: add After={name}",
+                ))
+    return findings
+
+
+def _lint_service(view: _Unit) -> list[dict[str, Any]]:
+    findings = []
+    before = view.names("Unit", "Before")
+    for key in ("Wants", "Requires"):
+        if "network.target" in view.names("Unit", key) and "network.target" not in before:
+            findings.append(_finding(
+                "passive-network-target", "Unit", key,
+                f"{key}=network.target: network.target is a passive target that only network"
+                " managers pull in; to wait for the network use Wants= and After="
+                "network-online.target, to order against it After=network.target alone",
+            ))
+    # Only an explicit Type= counts: a drop-in or partial unit may get Type= from elsewhere.
+    service_type = view.last("Service", "Type")
+    restart = view.last("Service", "Restart", "no")
+    if service_type == "oneshot":
+        remain = (view.last("Service", "RemainAfterExit", "no") or "no").lower() in _TRUE
+        targets = view.names("Unit", "Before")
+        if targets and not remain:
+            findings.append(_finding(
+                "oneshot-before-without-remain", "Service", "RemainAfterExit",
+                f"Type=oneshot ordered Before={' '.join(targets)} goes inactive as soon as it has"
+                " run, so it runs again whenever it is pulled in and does not show as done:"
+                " add RemainAfterExit=yes",
+            ))
+        if restart in ("always", "on-success"):
+            findings.append(_finding(
+                "oneshot-restart", "Service", "Restart",
+                f"Restart={restart} is refused for Type=oneshot (systemd will not start the"
+                " unit): use Restart=on-failure or Restart=no",
+            ))
+    if restart == "always" and not view.has("Service", "RestartSec"):
+        findings.append(_finding(
+            "restart-without-restartsec", "Service", "Restart",
+            "Restart=always without RestartSec= restarts after 100ms, so a crash loop hits the"
+            " start limit and systemd gives up on the unit: add RestartSec= (e.g. RestartSec=5)",
+        ))
+    for key in _START_LIMIT_KEYS:
+        if view.has("Service", key):
+            target = "StartLimitIntervalSec" if key == "StartLimitInterval" else key
+            findings.append(_finding(
+                "start-limit-in-service", "Service", key,
+                f"{key}= belongs in [Unit], not [Service] (systemd ignores or only tolerates it"
+                f" there): move it to [Unit] as {target}=",
+            ))
+    if service_type == "forking" and view.last("Service", "PIDFile") is None:
+        findings.append(_finding(
+            "forking-without-pidfile", "Service", "Type",
+            "Type=forking without PIDFile=: systemd has to guess the main process and may track"
+            " the wrong one: set PIDFile= to the daemon's pid file, or run it in the foreground"
+            " with Type=simple/exec/notify",
+        ))
+    return findings
+
+
+def _lint_specifiers(sections: Mapping[str, Mapping[str, Any]], unit: str | None) -> list[dict[str, Any]]:
+    findings = []
+    for section, directives in sections.items():
+        for key, value in (directives or {}).items():
+            for text in directive_lines(section, key, value, unit):
+                index = 0
+                while True:
+                    index = text.find("%", index)
+                    if index < 0:
+                        break
+                    spec = text[index + 1:index + 2]
+                    if spec == "" or spec not in KNOWN_SPECIFIERS:
+                        shown = "%" + spec
+                        findings.append(_finding(
+                            "unknown-specifier", section, key,
+                            f"'{shown}' in {text!r} is not a systemd specifier, so systemd drops the"
+                            f" setting or refuses the unit: write a literal percent sign as '%%'",
+                        ))
+                    index += 2
+    return findings
+
+
+def lint_sections(
+    sections: Mapping[str, Mapping[str, Any]],
+    unit: str | None = None,
+    enabled: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Return the lint findings for one unit (or drop-in) given as sections.
+
+    ``unit`` is the unit name (its type decides which rules apply; None means a service);
+    ``enabled`` is the requested enablement (only ``True`` is checked against [Install]).
+    Raises UnitFileError when the sections are not valid.
+    """
+    check_sections(sections, unit)
+    unit_type = _unit_type(unit)
+    view = _Unit(sections, unit)
+    findings = _lint_dependencies(view)
+    if unit_type == "service":
+        findings.extend(_lint_service(view))
+    if enabled is True:
+        install = sections.get("Install")
+        if not install or all(value is None for value in install.values()):
+            findings.append(_finding(
+                "enable-without-install", "Install", None,
+                "enabled: true but the unit has no [Install] section, so enabling it fails:"
+                " add [Install] with WantedBy= (e.g. WantedBy=multi-user.target), or drop enabled",
+            ))
+    findings.extend(_lint_specifiers(sections, unit))
+    return findings

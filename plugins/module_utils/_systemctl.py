@@ -1,0 +1,156 @@
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private module_utils: not a public API, may change without notice.
+"""The one gateway through which the collection talks to systemctl.
+
+Every call goes through `Systemctl.run`, which adds the scope/root flags and counts the
+processes started, so modules can batch work (one `show` for many units, one
+daemon-reload per task) and report how many calls they made.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class SystemctlError(Exception):
+    """A systemctl call failed; the message holds the command and what systemctl said."""
+
+
+class CommandRunner(Protocol):
+    """The subset of AnsibleModule the gateway uses (lets unit tests pass a fake)."""
+
+    check_mode: bool
+
+    def run_command(self, args: list[str], **kwargs: Any) -> tuple[int, str, str]: ...
+
+    def get_bin_path(self, arg: str, required: bool = False) -> str | None: ...
+
+
+_MISSING_STATE = re.compile(r"^Failed to get unit file state for (?P<unit>\S+?):")
+
+
+class Systemctl:
+    """systemctl for one scope (system, user, global) on the live host or offline under a root."""
+
+    def __init__(self, module: CommandRunner, scope: str = "system", root: str | None = None) -> None:
+        self.module = module
+        self.scope = scope
+        self.root = root
+        self.calls = 0
+        self.commands: list[list[str]] = []
+        self.binary = module.get_bin_path("systemctl", required=True) or "systemctl"
+        self.env: dict[str, str] = {"SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "LC_ALL": "C"}
+        if scope == "user" and not os.environ.get("XDG_RUNTIME_DIR"):
+            # Sessions without a login (become, cron) lack it; the user manager lives here.
+            self.env["XDG_RUNTIME_DIR"] = f"/run/user/{os.getuid()}"
+
+    @property
+    def live(self) -> bool:
+        """True when a running manager is talked to (not offline under a root, not --global)."""
+        return self.root is None and self.scope != "global"
+
+    def argv(self, *args: str) -> list[str]:
+        argv = [self.binary, f"--{self.scope}", "--no-pager", "--no-ask-password"]
+        if self.root:
+            argv.append(f"--root={self.root}")
+        argv.extend(args)
+        return argv
+
+    def run(self, *args: str, check: bool = True) -> tuple[int, str, str]:
+        argv = self.argv(*args)
+        self.calls += 1
+        self.commands.append(argv)
+        rc, out, err = self.module.run_command(argv, environ_update=self.env)
+        if check and rc != 0:
+            raise SystemctlError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+        return rc, out, err
+
+    # --- reading -------------------------------------------------------------------------
+
+    def show(self, units: Sequence[str], properties: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Properties of many units in one process, keyed by the names asked for."""
+        if not units:
+            return {}
+        args = ["show", "--property=" + ",".join(properties), "--", *units]
+        _rc, out, _err = self.run(*args)
+        return dict(zip(units, parse_show(out, len(units))))
+
+    def is_enabled(self, units: Sequence[str]) -> dict[str, str]:
+        """Unit-file state (enabled, disabled, static, masked, ..., not-found) read from disk.
+
+        For offline use (--root, --global); a live manager answers UnitFileState in `show`.
+        systemd 252 stops at the first unit it cannot find, so the call resumes after it.
+        """
+        result: dict[str, str] = {}
+        pending = list(units)
+        while pending:
+            _rc, out, err = self.run("is-enabled", "--", *pending, check=False)
+            states = [line.strip() for line in out.splitlines() if line.strip()]
+            missing = next((m.group("unit") for m in map(_MISSING_STATE.match, err.splitlines()) if m), None)
+            answered = pending[:len(states)]
+            result.update(zip(answered, states))
+            pending = pending[len(states):]
+            if not pending:
+                break
+            if missing is None or pending[0] != missing:
+                raise SystemctlError(f"systemctl is-enabled gave no state for {pending[0]}: {err.strip()}")
+            result[pending.pop(0)] = "not-found"
+        return result
+
+    # --- changing --------------------------------------------------------------------------
+
+    def daemon_reload(self) -> None:
+        self.run("daemon-reload")
+
+    def _batch(self, verb: str, units: Sequence[str], no_reload: bool = False) -> None:
+        if units:
+            args = [verb] + (["--no-reload"] if no_reload and self.live else []) + ["--", *units]
+            self.run(*args)
+
+    def enable(self, units: Sequence[str]) -> None:
+        self._batch("enable", units, no_reload=True)
+
+    def reenable(self, units: Sequence[str]) -> None:
+        self._batch("reenable", units, no_reload=True)
+
+    def disable(self, units: Sequence[str]) -> None:
+        self._batch("disable", units, no_reload=True)
+
+    def mask(self, units: Sequence[str]) -> None:
+        self._batch("mask", units, no_reload=True)
+
+    def unmask(self, units: Sequence[str]) -> None:
+        self._batch("unmask", units, no_reload=True)
+
+    def start(self, units: Sequence[str]) -> None:
+        self._batch("start", units)
+
+    def stop(self, units: Sequence[str]) -> None:
+        self._batch("stop", units)
+
+    def restart(self, units: Sequence[str]) -> None:
+        self._batch("restart", units)
+
+
+def parse_show(text: str, expected: int) -> list[dict[str, str]]:
+    """Split `systemctl show` output of several units (blocks separated by blank lines)."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            current[key] = value
+    if current:
+        blocks.append(current)
+    if len(blocks) != expected:
+        raise SystemctlError(f"systemctl show returned {len(blocks)} blocks for {expected} units")
+    return blocks

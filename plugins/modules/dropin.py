@@ -1,0 +1,187 @@
+#!/usr/bin/python
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: dropin
+short_description: Manage a drop-in file that overrides settings of any systemd unit
+version_added: 0.1.0
+description:
+  - Manages one drop-in file C(<unit>.d/<dropin>.conf) in the admin unit directory for any
+    unit, including vendor units under C(/usr/lib/systemd) and templates.
+  - The unit as merged with the drop-in is checked with C(systemd-analyze verify) before the
+    drop-in is installed; the drop-in is written atomically, one daemon-reload follows only
+    when it changed, and the unit is restarted once if it is active.
+author:
+  - unitcraft.systemd contributors
+extends_documentation_fragment:
+  - unitcraft.systemd._common.target
+  - unitcraft.systemd._common.file
+  - unitcraft.systemd._common.reload
+  - unitcraft.systemd._common.attributes
+options:
+  name:
+    description:
+      - The unit the drop-in belongs to, with its type suffix (C(chrony.service), C(worker@.service)).
+    type: str
+    required: true
+  dropin:
+    description:
+      - The drop-in file's stem; the file is C(<name>.d/<dropin>.conf).
+    type: str
+    default: override
+  sections:
+    description:
+      - The drop-in as sections, rendered as for M(unitcraft.systemd.unit).
+      - To replace a list directive such as C(ExecStart=), reset it first with an empty string,
+        as systemd needs - C(ExecStart: ["", "/usr/sbin/chronyd -x"]).
+      - Mutually exclusive with O(content).
+    type: dict
+  content:
+    description:
+      - The drop-in as raw text. Mutually exclusive with O(sections).
+    type: str
+  state:
+    description:
+      - V(present) installs the drop-in, V(absent) removes it (and its directory if that is
+        then empty), reloads and restarts the unit if it is active.
+    type: str
+    default: present
+    choices: [present, absent]
+notes:
+  - The unit's own file is looked up in the scope's unit search path (C(/etc), C(/run),
+    C(/usr/local/lib), C(/usr/lib), C(/lib)); for an instance, its template. If no unit file
+    exists the drop-in cannot be validated - install the unit first or set O(validate=off).
+seealso:
+  - module: unitcraft.systemd.unit
+  - name: systemd.unit(5)
+    description: Drop-in directories and how settings are merged.
+    link: https://www.freedesktop.org/software/systemd/man/latest/systemd.unit.html
+"""
+
+EXAMPLES = r"""
+---
+- name: Let chrony run in a container without CAP_SYS_TIME (serve time, never set the clock)
+  unitcraft.systemd.dropin:
+    name: chrony.service
+    dropin: container
+    sections:
+      Unit:
+        ConditionCapability: ""
+      Service:
+        ExecStart:
+          - ""
+          - /usr/sbin/chronyd -F 1 -x
+
+- name: Raise the restart delay of a vendor service
+  unitcraft.systemd.dropin:
+    name: ssh.service
+    dropin: restart
+    sections:
+      Service:
+        Restart: on-failure
+        RestartSec: 5
+
+- name: Remove the drop-in again, restoring the vendor setting
+  unitcraft.systemd.dropin:
+    name: ssh.service
+    dropin: restart
+    state: absent
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the drop-in or the unit's runtime state changed (or would, in check mode).
+  returned: always
+  type: bool
+  sample: true
+daemon_reloaded:
+  description: Whether a daemon-reload ran (would run, in check mode).
+  returned: always
+  type: bool
+  sample: true
+name:
+  description: The unit name.
+  returned: always
+  type: str
+  sample: chrony.service
+dropin:
+  description: The drop-in stem.
+  returned: always
+  type: str
+  sample: container
+path:
+  description: The drop-in file.
+  returned: always
+  type: str
+  sample: /etc/systemd/system/chrony.service.d/container.conf
+restarted:
+  description: Whether the unit was (or would be) restarted because the drop-in changed.
+  returned: always
+  type: bool
+  sample: true
+active:
+  description: Whether the unit is active after the task; V(null) when unknown.
+  returned: always
+  type: bool
+  sample: true
+enabled:
+  description: Whether the unit is enabled after the task; V(null) when unknown.
+  returned: always
+  type: bool
+  sample: true
+validation:
+  description: Warnings of C(systemd-analyze verify) about the merged unit (with O(validate=errors)).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+lint:
+  description: Lint findings on the unit as merged with the drop-in.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+systemctl_calls:
+  description: How many C(systemctl) processes the task started.
+  returned: always
+  type: int
+  sample: 2
+units:
+  description: The same result as a one-item list, as returned by M(unitcraft.systemd.unit).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: chrony.service, dropin: container, changed: true}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
+    FILE_OPTIONS,
+    RELOAD_OPTIONS,
+    TARGET_OPTIONS,
+)
+from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import run_module
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "dropin": {"type": "str", "default": "override"},
+            **FILE_OPTIONS,
+            **TARGET_OPTIONS,
+            **RELOAD_OPTIONS,
+        },
+        mutually_exclusive=[["sections", "content"]],
+        supports_check_mode=True,
+    )
+    run_module(module, dropin_module=True)
+
+
+if __name__ == "__main__":
+    main()

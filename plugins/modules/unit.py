@@ -1,0 +1,347 @@
+#!/usr/bin/python
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: unit
+short_description: Render, validate and install systemd units, and enable, start or restart them
+version_added: 0.1.0
+description:
+  - Writes a unit file from structured O(sections) or raw O(content), checks it with
+    C(systemd-analyze verify) before anything is installed, installs it atomically, runs one
+    C(daemon-reload) per task only when something changed, then enables, masks, starts,
+    stops or restarts units idempotently.
+  - Manages one unit (O(name)) or many in one task (O(units)); many units cost one
+    daemon-reload and one C(systemctl) call per kind of action, not one per unit.
+  - With neither O(sections) nor O(content) the file is left alone and only runtime state is
+    managed, so it also serves units it did not write, such as C(ntp.service).
+  - Replaces the usual M(ansible.builtin.template) + handler +
+    M(ansible.builtin.systemd_service) chain.
+author:
+  - unitcraft.systemd contributors
+extends_documentation_fragment:
+  - unitcraft.systemd._common.target
+  - unitcraft.systemd._common.file
+  - unitcraft.systemd._common.reload
+  - unitcraft.systemd._common.attributes
+options:
+  name:
+    description:
+      - The unit name with its type suffix, such as C(huobi.service), C(backup.timer),
+        C(worker@.service) (a template), C(worker@3.service) (an instance) or C(srv-data.mount).
+      - Checked against systemd's unit-name rules; names with C(/), whitespace or C(..) are refused.
+      - Exactly one of O(name) or O(units).
+    type: str
+  units:
+    description:
+      - Many units in one task. Each item takes O(name) (required) and any per-unit option
+        (O(sections), O(content), O(state), O(enabled), O(masked), O(active),
+        O(restart_on_change), O(validate), O(lint), O(backup), O(mode), O(owner), O(group)).
+      - A per-unit option given at the task level is the default for every item. An item
+        that sets O(sections) or O(content) takes neither from the task level.
+      - Exactly one of O(name) or O(units).
+    type: list
+    elements: dict
+  sections:
+    description:
+      - The unit as an ordered mapping of section name to an ordered mapping of directive to value,
+        rendered in the order given (see the P(unitcraft.systemd.to_unit#filter) filter).
+      - A list renders one line per element; V(true)/V(false) render C(yes)/C(no); numbers render
+        as text; an empty string renders C(Key=) (systemd's reset); V(null) leaves the directive out.
+      - Values, keys or section names with a newline, carriage return or NUL are refused, so a
+        value cannot smuggle in another directive.
+      - Mutually exclusive with O(content).
+    type: dict
+  content:
+    description:
+      - The unit file as raw text. It must parse as systemd unit syntax.
+      - Mutually exclusive with O(sections).
+    type: str
+  state:
+    description:
+      - V(present) installs the file (when O(sections) or O(content) is given).
+      - V(absent) stops and disables the unit, removes the file this module manages in the
+        admin directory (never a vendor unit under C(/usr/lib) or C(/lib)), removes its
+        drop-in directory if it is empty, and reloads.
+    type: str
+    default: present
+    choices: [present, absent]
+  enabled:
+    description:
+      - Whether the unit is enabled (its C([Install]) links exist). Omitted means untouched.
+      - When the C([Install]) section of an enabled unit changes, the unit is re-enabled so its links follow.
+    type: bool
+  masked:
+    description:
+      - Whether the unit is masked. Omitted means untouched. Masking stops the unit first.
+      - Cannot be combined with writing the unit's own file (O(sections)/O(content)).
+    type: bool
+  active:
+    description:
+      - V(true) starts the unit if it is not running, V(false) stops it. Omitted means untouched.
+      - A template such as C(worker@.service) is never started itself; give an instance.
+      - Refused with O(root) and with O(scope=global): there is no running manager.
+    type: bool
+notes:
+  - Order of work in one task, for all units together - validation of every changed file, then
+    stop/disable, file writes, mask/unmask, enable, one daemon-reload, start, restart.
+  - If validation fails nothing is changed on the host; the installed file stays byte for byte.
+  - Files are written to a temporary file in the target directory and renamed into place.
+  - C(enable), C(disable), C(mask) and C(unmask) run with C(--no-reload) before the task's one
+    daemon-reload, so the manager sees new files and links together and no second reload happens.
+seealso:
+  - module: unitcraft.systemd.dropin
+  - module: unitcraft.systemd.unit_info
+  - module: ansible.builtin.systemd_service
+  - name: systemd.unit(5)
+    description: Unit file format and the [Unit] and [Install] sections.
+    link: https://www.freedesktop.org/software/systemd/man/latest/systemd.unit.html
+  - name: systemd.service(5)
+    description: The [Service] section.
+    link: https://www.freedesktop.org/software/systemd/man/latest/systemd.service.html
+  - name: systemd-analyze(1)
+    description: The verify and calendar commands used for validation.
+    link: https://www.freedesktop.org/software/systemd/man/latest/systemd-analyze.html
+"""
+
+EXAMPLES = r"""
+---
+- name: Run the market-data downloader as a service that is restarted when it dies
+  unitcraft.systemd.unit:
+    name: huobi.service
+    sections:
+      Unit:
+        Description: huobi downloader
+        After: rc-local.service
+      Service:
+        Type: simple
+        User: root
+        Group: root
+        WorkingDirectory: /usr/lib/code/atom
+        ExecStart: /usr/bin/python3 exchange/downloader.py huobi /data2/huobi/huobi.log
+        Restart: always
+        RestartSec: 2
+      Install:
+        WantedBy: multi-user.target
+    enabled: true
+    active: true
+
+- name: Step the clock once at boot, after the network is up and before the NTP daemon
+  unitcraft.systemd.unit:
+    name: ntp-force-sync.service
+    sections:
+      Unit:
+        Description: ntp force synchronization once
+        Before: ntp.service
+        Wants: network-online.target
+        After: network.target network-online.target
+      Service:
+        Type: oneshot
+        ExecStart: /usr/sbin/ntpd -qg
+        RemainAfterExit: true
+        TimeoutStartSec: 90
+      Install:
+        WantedBy: multi-user.target
+    enabled: true
+
+- name: Many units in one task - one daemon-reload, one systemctl call per kind of action
+  unitcraft.systemd.unit:
+    enabled: true
+    active: true
+    units:
+      - name: worker@.service
+        sections:
+          Service:
+            ExecStart: /usr/local/bin/worker --id %i
+          Install:
+            WantedBy: multi-user.target
+      - name: worker@1.service
+      - name: worker@2.service
+
+- name: Manage only the runtime state of a unit this module did not write
+  unitcraft.systemd.unit:
+    name: ntp.service
+    enabled: true
+    active: true
+
+- name: Install a unit whose unknown keys should only warn
+  unitcraft.systemd.unit:
+    name: legacy.service
+    content: "{{ lookup('ansible.builtin.file', 'legacy.service') }}"
+    validate: errors
+
+- name: Build an image offline - render and enable into a directory tree
+  unitcraft.systemd.unit:
+    name: huobi.service
+    root: /srv/images/rootfs
+    sections:
+      Service:
+        ExecStart: /usr/bin/python3 /opt/huobi/downloader.py
+      Install:
+        WantedBy: multi-user.target
+    enabled: true
+
+- name: Remove a unit - stop, disable, delete the file, reload
+  unitcraft.systemd.unit:
+    name: huobi.service
+    state: absent
+"""
+
+RETURN = r"""
+changed:
+  description: Whether any file or runtime state changed (or would, in check mode).
+  returned: always
+  type: bool
+  sample: true
+daemon_reloaded:
+  description: Whether a daemon-reload ran (in check mode, whether one would run).
+  returned: always
+  type: bool
+  sample: true
+systemctl_calls:
+  description: How many C(systemctl) processes the task started.
+  returned: always
+  type: int
+  sample: 3
+units:
+  description: One result per unit, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The unit name.
+      type: str
+      sample: huobi.service
+    path:
+      description: The file this module manages for the unit.
+      type: str
+      sample: /etc/systemd/system/huobi.service
+    changed:
+      description: Whether anything changed for this unit.
+      type: bool
+      sample: true
+    state:
+      description: The requested O(state).
+      type: str
+      sample: present
+    file_changed:
+      description: Whether the file was written or removed.
+      type: bool
+      sample: true
+    enabled:
+      description: Whether the unit is enabled after the task; V(null) when unknown.
+      type: bool
+      sample: true
+    unit_file_state:
+      description: The unit-file state after the task (C(enabled), C(disabled), C(static), C(masked), ...).
+      type: str
+      sample: enabled
+    active:
+      description: Whether the unit is active (or activating, reloading) after the task; V(null) when unknown.
+      type: bool
+      sample: true
+    active_state:
+      description: systemd's C(ActiveState) after the task (predicted in check mode).
+      type: str
+      sample: active
+    main_pid:
+      description: The unit's main PID after the task (0 when none), when a running manager was asked.
+      type: int
+      sample: 4242
+    restarted:
+      description: Whether the unit was (or would be) restarted because its file changed.
+      type: bool
+      sample: false
+    actions:
+      description: The systemctl verbs run for this unit, in order.
+      type: list
+      elements: str
+      sample: [enable, start]
+    validation:
+      description: Warnings C(systemd-analyze verify) gave about the new file (with O(validate=errors)).
+      type: list
+      elements: str
+      sample: ["/etc/systemd/system/legacy.service:7: Unknown key 'Restat' in section [Service], ignoring."]
+    lint:
+      description: Lint findings, each with C(rule), C(section), C(key) and C(message).
+      type: list
+      elements: dict
+      sample: [{rule: after-without-wants, section: Unit, key: After, message: "..."}]
+    backup_file:
+      description: Path of the backup of the previous file, when O(backup=true) and the file changed.
+      type: str
+      sample: /etc/systemd/system/huobi.service.1234.2026-11-21@10:00:00~
+    diff:
+      description: Before and after text of the file, in diff mode, when it changed.
+      type: dict
+      sample: {before: "", after: "[Unit]\nDescription=huobi downloader\n", before_header: "(absent)"}
+name:
+  description: The unit name (only with O(name)); the other keys of RV(units) are returned beside it.
+  returned: when O(name) is used
+  type: str
+  sample: huobi.service
+path:
+  description: The managed file (only with O(name)).
+  returned: when O(name) is used
+  type: str
+  sample: /etc/systemd/system/huobi.service
+enabled:
+  description: Whether the unit is enabled after the task (only with O(name)).
+  returned: when O(name) is used
+  type: bool
+  sample: true
+active:
+  description: Whether the unit is active after the task (only with O(name)).
+  returned: when O(name) is used
+  type: bool
+  sample: true
+restarted:
+  description: Whether the unit was restarted (only with O(name)).
+  returned: when O(name) is used
+  type: bool
+  sample: false
+validation:
+  description: Validation warnings (only with O(name)).
+  returned: when O(name) is used
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
+    FILE_OPTIONS,
+    RELOAD_OPTIONS,
+    RUNTIME_OPTIONS,
+    TARGET_OPTIONS,
+    without_defaults,
+)
+from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import run_module
+
+
+def main() -> None:
+    per_unit = {**FILE_OPTIONS, **RUNTIME_OPTIONS}
+    item_options = {"name": {"type": "str", "required": True}, **without_defaults(per_unit)}
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str"},
+            "units": {"type": "list", "elements": "dict", "options": item_options,
+                      "mutually_exclusive": [["sections", "content"]]},
+            **per_unit,
+            **TARGET_OPTIONS,
+            **RELOAD_OPTIONS,
+        },
+        mutually_exclusive=[["name", "units"], ["sections", "content"]],
+        required_one_of=[["name", "units"]],
+        supports_check_mode=True,
+    )
+    run_module(module)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,788 @@
+#!/usr/bin/env python3
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The unitcraft test bench: Debian containers that boot real systemd as PID 1.
+
+Importable (tests/integration/conftest.py, molecule, scripts) and a command line::
+
+    python tests/bench/bench.py image debian12|debian13|all
+    python tests/bench/bench.py start NAME --flavour debian12
+    python tests/bench/bench.py wait NAME
+    python tests/bench/bench.py reboot NAME
+    python tests/bench/bench.py stop NAME
+
+Images are built from Debian packages with debootstrap (no container registry is
+needed) and reused while their recipe is unchanged. Containers run without
+--privileged, without CAP_SYS_TIME and with --network none: the kernel clock and the
+network are the machine's own, and no test may touch them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent.parent
+IMAGES_DIR = BENCH_DIR / "images"
+
+# Podman must use the bench's runtime and ulimits (see containers.conf) for every call,
+# including those made by Ansible's podman connection in child processes.
+os.environ["CONTAINERS_CONF"] = str(BENCH_DIR / "containers.conf")
+
+IMAGE_REPOSITORY = "localhost/unitcraft-bench"
+# Names of containers this bench may replace or remove; it never touches others.
+CONTAINER_PREFIX = "unitcraft-"
+FLAVOUR_LABEL = "unitcraft.bench.flavour"
+# Bump when the build steps change in a way the hashed data below does not show.
+RECIPE_VERSION = 1
+
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "procps")
+
+
+@dataclasses.dataclass(frozen=True)
+class Flavour:
+    """What goes into one bench image."""
+
+    name: str
+    suite: str
+    packages: tuple[str, ...]
+    systemd_version: int
+
+
+FLAVOURS: dict[str, Flavour] = {
+    # chrony and ntpsec conflict (both provide time-daemon): one NTP daemon per image.
+    "debian12": Flavour("debian12", "bookworm", (*BASE_PACKAGES, "chrony"), 252),
+    "debian13": Flavour("debian13", "trixie", (*BASE_PACKAGES, "ntpsec", "ntpsec-ntpdate"), 257),
+}
+
+# Files written into the image before import, to make it boot cleanly in a container.
+# Their text is part of the image hash, so editing one rebuilds the image.
+IMAGE_FILES: dict[str, str] = {}
+# No journald setting is needed: podman's --systemd=always mounts a tmpfs on
+# /var/log/journal, so each container start begins with an empty journal.
+
+# Units disabled in the image (their .wants/ links removed, the units stay installed).
+# Keep this list short and say why for every entry.
+DISABLED_UNITS: tuple[str, ...] = (
+    # apt's download/upgrade timers cannot work with --network none; left on, they
+    # may fire during a long test run and write failures to the journal.
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+)
+
+
+class BenchError(RuntimeError):
+    """The bench could not do what was asked (build, boot, find a container)."""
+
+
+class BenchCommandError(subprocess.CalledProcessError):
+    """A command failed; unlike CalledProcessError, str() shows its output."""
+
+    def __str__(self) -> str:
+        return (
+            f"{super().__str__()}\n--- stdout ---\n{self.stdout or ''}"
+            f"\n--- stderr ---\n{self.stderr or ''}"
+        )
+
+
+def _run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float | None = None,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        list(argv),
+        input=input,
+        text=True,
+        errors="replace",
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise BenchCommandError(proc.returncode, list(argv), proc.stdout, proc.stderr)
+    return proc
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------
+
+
+def _apt_source_entries(apt_dir: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Yield (uri, suites, components) for each binary apt source under apt_dir."""
+    list_files = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]
+    for path in list_files:
+        if not path.is_file():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            line = line.split("#", 1)[0].strip()
+            # drop "[arch=amd64 signed-by=...]" options
+            line = re.sub(r"\[[^\]]*\]", " ", line)
+            fields = line.split()
+            if len(fields) >= 3 and fields[0] == "deb":
+                yield fields[1], [fields[2]], fields[3:]
+    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for stanza in re.split(r"\n\s*\n", text):
+            fields: dict[str, str] = {}
+            key = None
+            for raw in stanza.splitlines():
+                if raw.lstrip().startswith("#") or not raw.strip():
+                    continue
+                if raw[0] in " \t" and key is not None:
+                    fields[key] += " " + raw.strip()
+                    continue
+                key, _, value = raw.partition(":")
+                key = key.strip().lower()
+                fields[key] = value.strip()
+            if fields.get("enabled", "yes").lower() == "no":
+                continue
+            if "deb" not in fields.get("types", "").split():
+                continue
+            for uri in fields.get("uris", "").split():
+                yield uri, fields.get("suites", "").split(), fields.get("components", "").split()
+
+
+def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian archive this machine's apt uses, read from its apt configuration.
+
+    The environment variable UNITCRAFT_DEBIAN_MIRROR overrides it.
+    """
+    override = os.environ.get("UNITCRAFT_DEBIAN_MIRROR")
+    if override:
+        return override.rstrip("/")
+    release_suites = {flavour.suite for flavour in FLAVOURS.values()}
+    candidates = []
+    for uri, suites, components in _apt_source_entries(apt_dir):
+        if not uri.startswith(("http://", "https://", "file:/")) or "main" not in components:
+            continue
+        # the main archive carries the plain release suite ("bookworm"), not only
+        # "-security" or "-updates" pockets, and no third-party suite names
+        if any(suite in release_suites for suite in suites):
+            candidates.append(uri)
+    if not candidates:
+        raise BenchError(
+            f"no Debian archive found in {apt_dir}/sources.list or {apt_dir}/sources.list.d/; "
+            "set UNITCRAFT_DEBIAN_MIRROR to one"
+        )
+    return candidates[0].rstrip("/")
+
+
+def recipe_hash(flavour: Flavour) -> str:
+    """A short hash of everything that decides what goes into the image."""
+    recipe = {
+        "recipe_version": RECIPE_VERSION,
+        "suite": flavour.suite,
+        "variant": "minbase",
+        "packages": sorted(flavour.packages),
+        "files": IMAGE_FILES,
+        "disabled": sorted(DISABLED_UNITS),
+    }
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return digest[:12]
+
+
+def image_ref(flavour_name: str) -> str:
+    flavour = _flavour(flavour_name)
+    return f"{IMAGE_REPOSITORY}:{flavour.name}-{recipe_hash(flavour)}"
+
+
+def _flavour(name: str) -> Flavour:
+    try:
+        return FLAVOURS[name]
+    except KeyError:
+        raise BenchError(f"unknown flavour {name!r}; known: {', '.join(FLAVOURS)}") from None
+
+
+def image_exists(ref: str) -> bool:
+    return _run(["podman", "image", "exists", ref], check=False).returncode == 0
+
+
+@contextmanager
+def _lock(name: str) -> Iterator[None]:
+    """Serialise builds and container replacement across processes (xdist, helpers)."""
+    IMAGES_DIR.mkdir(parents=True, exist_ok=True)
+    with open(IMAGES_DIR / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare_rootfs(rootfs: Path) -> None:
+    """Make a debootstrapped tree suitable for booting as a container."""
+    # An empty machine-id makes systemd generate a transient one at each boot, so
+    # every container (and every reboot) gets its own instead of the build's.
+    (rootfs / "etc/machine-id").write_text("")
+    dbus_id = rootfs / "var/lib/dbus/machine-id"
+    if dbus_id.is_file() and not dbus_id.is_symlink():
+        dbus_id.unlink()
+    for relative, text in IMAGE_FILES.items():
+        target = rootfs / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    for unit in DISABLED_UNITS:
+        for link in (rootfs / "etc/systemd/system").glob(f"*.wants/{unit}"):
+            link.unlink()
+    # Package indexes and caches are useless offline and only make the image bigger.
+    for relative in ("var/lib/apt/lists", "var/cache/apt"):
+        directory = rootfs / relative
+        if directory.is_dir():
+            for entry in directory.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+
+
+def build_image(flavour_name: str) -> str:
+    """Build the image of a flavour (even if it exists) and return its reference."""
+    flavour = _flavour(flavour_name)
+    ref = image_ref(flavour.name)
+    for tool in ("debootstrap", "podman", "tar"):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} is not installed (apt-get install {tool})")
+    mirror = debian_mirror()
+    IMAGES_DIR.mkdir(parents=True, exist_ok=True)
+    cache_dir = IMAGES_DIR / "cache" / flavour.suite
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{flavour.name}-", dir=IMAGES_DIR))
+    rootfs = work / "rootfs"
+    started = time.monotonic()
+    try:
+        _log(f"debootstrap {flavour.suite} from {mirror} into {rootfs}")
+        bootstrap = _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(flavour.packages)}",
+                f"--cache-dir={cache_dir}",
+                flavour.suite,
+                str(rootfs),
+                mirror,
+            ],
+            check=False,
+            timeout=1800,
+        )
+        if bootstrap.returncode != 0:
+            log_file = rootfs / "debootstrap/debootstrap.log"
+            detail = log_file.read_text(errors="replace")[-3000:] if log_file.is_file() else ""
+            raise BenchError(
+                f"debootstrap of {flavour.suite} failed (rc {bootstrap.returncode}):\n"
+                f"{bootstrap.stderr[-3000:]}\n{detail}"
+            )
+        _prepare_rootfs(rootfs)
+        _log(f"debootstrap done after {time.monotonic() - started:.0f}s; importing {ref}")
+        tar = subprocess.Popen(
+            ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-c", "."],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            imported = subprocess.run(
+                [
+                    "podman", "import",
+                    "--change", 'CMD ["/sbin/init"]',
+                    "--change", "STOPSIGNAL SIGRTMIN+3",
+                    "--change", f"LABEL {FLAVOUR_LABEL}={flavour.name}",
+                    "-", ref,
+                ],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+        finally:
+            assert tar.stdout is not None
+            tar.stdout.close()
+            tar_rc = tar.wait()
+        if imported.returncode != 0 or tar_rc != 0:
+            raise BenchError(
+                f"importing {ref} failed (tar rc {tar_rc}, podman rc {imported.returncode}):\n"
+                f"{imported.stderr}"
+            )
+        _log(f"built {ref} in {time.monotonic() - started:.0f}s")
+        return ref
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ensure_image(flavour_name: str) -> str:
+    """Return the reference of the flavour's image, building it when it is missing."""
+    ref = image_ref(flavour_name)
+    if image_exists(ref):
+        return ref
+    with _lock(f"image-{flavour_name}"):
+        # another process may have built it while we waited for the lock
+        if image_exists(ref):
+            return ref
+        return build_image(flavour_name)
+
+
+def bench_images() -> list[str]:
+    """All references of images in the bench's repository, current or not."""
+    out = _run(
+        ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPOSITORY]
+    ).stdout
+    return [line for line in out.split() if line.startswith(IMAGE_REPOSITORY + ":")]
+
+
+def prune_images() -> list[str]:
+    """Remove bench images whose recipe is no longer current; return what was removed."""
+    current = {image_ref(name) for name in FLAVOURS}
+    removed = []
+    for ref in bench_images():
+        if ref not in current:
+            if _run(["podman", "rmi", ref], check=False).returncode == 0:
+                removed.append(ref)
+    return removed
+
+
+# ---------------------------------------------------------------------------
+# Containers
+# ---------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> None:
+    if not name.startswith(CONTAINER_PREFIX):
+        raise BenchError(f"bench containers are named {CONTAINER_PREFIX}*, not {name!r}")
+
+
+def container_exists(name: str) -> bool:
+    return _run(["podman", "container", "exists", name], check=False).returncode == 0
+
+
+def wait_running(name: str, timeout: float = 180.0) -> str:
+    """Wait until systemd in the container has booted; return 'running' or 'degraded'."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BenchError(f"{name}: systemd did not finish booting in {timeout:.0f}s: {last}")
+        try:
+            proc = _run(
+                ["podman", "exec", name, "systemctl", "is-system-running", "--wait"],
+                check=False,
+                timeout=remaining,
+            )
+        except subprocess.TimeoutExpired:
+            continue
+        state = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        if state in ("running", "degraded"):
+            return state
+        last = (proc.stdout + proc.stderr).strip()
+        # right after a (re)start the bus is not there yet; a stopped container is final
+        status = _run(
+            ["podman", "container", "inspect", "--format", "{{.State.Status}}", name],
+            check=False,
+        ).stdout.strip()
+        if status not in ("running", "created", "configured", "initialized", "stopping"):
+            logs = _run(["podman", "logs", "--tail", "40", name], check=False)
+            raise BenchError(
+                f"{name}: container is {status or 'gone'} while waiting for systemd: "
+                f"{last}\n{logs.stdout}{logs.stderr}"
+            )
+        time.sleep(0.3)
+
+
+@dataclasses.dataclass
+class Container:
+    """A running bench container with systemd as PID 1."""
+
+    name: str
+    flavour: str
+    image: str
+
+    @classmethod
+    def attach(cls, name: str) -> Container:
+        """The Container object of an existing bench container."""
+        _check_name(name)
+        proc = _run(["podman", "container", "inspect", name], check=False)
+        if proc.returncode != 0:
+            raise BenchError(f"no container named {name}")
+        data = json.loads(proc.stdout)[0]
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        return cls(name, labels.get(FLAVOUR_LABEL, ""), data.get("ImageName", ""))
+
+    def exec(
+        self,
+        *argv: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float | None = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the container as root; stdout/stderr are captured text."""
+        flags = ["-i"] if input is not None else []
+        return _run(
+            ["podman", "exec", *flags, self.name, *argv],
+            check=check,
+            input=input,
+            timeout=timeout,
+        )
+
+    def sh(
+        self, script: str, check: bool = True, timeout: float | None = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a bash script in the container."""
+        return self.exec("bash", "-c", script, check=check, timeout=timeout)
+
+    def systemctl_show(self, unit: str, *props: str) -> dict[str, str]:
+        """`systemctl show UNIT` as a dict; only the given properties when some are named."""
+        argv = ["systemctl", "show", "--no-pager", unit]
+        for prop in props:
+            argv += ["-p", prop]
+        out = self.exec(*argv).stdout
+        result: dict[str, str] = {}
+        for line in out.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                result[key] = value
+        return result
+
+    def read_file(self, path: str) -> str | None:
+        """The text of a file in the container, or None when it does not exist."""
+        proc = self.exec(
+            "sh", "-c", '[ -e "$1" ] || exit 3; exec cat -- "$1"', "read_file", path,
+            check=False,
+        )
+        if proc.returncode == 3:
+            return None
+        if proc.returncode != 0:
+            raise BenchCommandError(proc.returncode, ["cat", path], proc.stdout, proc.stderr)
+        return proc.stdout
+
+    def sha256(self, path: str) -> str | None:
+        """The sha256 of a file in the container, or None when it does not exist."""
+        proc = self.exec(
+            "sh", "-c", '[ -e "$1" ] || exit 3; exec sha256sum -- "$1"', "sha256", path,
+            check=False,
+        )
+        if proc.returncode == 3:
+            return None
+        if proc.returncode != 0:
+            raise BenchCommandError(proc.returncode, ["sha256sum", path], proc.stdout, proc.stderr)
+        return proc.stdout.split()[0]
+
+    def journal(self, unit: str | None = None, boot: bool = True) -> str:
+        """The journal (of one unit, of the current boot by default) as text."""
+        argv = ["journalctl", "--no-pager", "-q"]
+        if boot:
+            argv.append("-b")
+        if unit:
+            argv += ["-u", unit]
+        return self.exec(*argv).stdout
+
+    def boot_id(self) -> str:
+        """An id of the container's current boot, new after every reboot().
+
+        Not /proc/sys/kernel/random/boot_id: that is the machine kernel's and stays the
+        same across container restarts. PID 1's start time (clock ticks since the kernel
+        booted, field 22 of /proc/1/stat) changes with every start of the container.
+        """
+        stat = self.exec("cat", "/proc/1/stat").stdout
+        # the command name (field 2) is in parentheses and may hold spaces
+        start_ticks = stat.rpartition(")")[2].split()[19]
+        return f"{self.name}-{start_ticks}"
+
+    def daemon_reload_count(self) -> int:
+        return count_daemon_reloads(self)
+
+    def failed_units(self) -> list[str]:
+        out = self.exec("systemctl", "list-units", "--failed", "--plain", "--no-legend").stdout
+        return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+    def wait(self, timeout: float = 180.0) -> str:
+        return wait_running(self.name, timeout)
+
+    def reboot(self, timeout: float = 180.0) -> str:
+        """Restart the container: systemd boots afresh (new boot id, empty journal)."""
+        _run(["podman", "restart", "--time", "20", self.name], timeout=120)
+        return wait_running(self.name, timeout)
+
+    def remove(self) -> None:
+        stop_container(self.name)
+
+
+# What PID 1 logs once per daemon-reload: systemd 252 "Reloading.", 257 "Reloading...".
+RELOAD_MESSAGES = frozenset({"Reloading.", "Reloading..."})
+
+
+def count_daemon_reloads(container: Container) -> int:
+    """How many daemon-reloads PID 1 of the container logged in the current boot."""
+    # --sync: everything logged before this call is in the journal when it returns
+    container.exec("journalctl", "--sync")
+    out = container.exec("journalctl", "--no-pager", "-q", "-b", "_PID=1", "-o", "cat").stdout
+    return sum(1 for line in out.splitlines() if line.strip() in RELOAD_MESSAGES)
+
+
+def start_container(name: str, flavour: str, *, timeout: float = 180.0) -> Container:
+    """Start a fresh container of the flavour (replacing a stale one) and wait for boot."""
+    _check_name(name)
+    image = ensure_image(flavour)
+    stop_container(name)
+    started = time.monotonic()
+    _run(
+        [
+            "podman", "run", "-d",
+            "--name", name,
+            "--hostname", name,
+            "--systemd=always",
+            "--network", "none",
+            "--label", f"{FLAVOUR_LABEL}={flavour}",
+            image,
+            "/sbin/init",
+        ],
+        timeout=120,
+    )
+    state = wait_running(name, timeout)
+    container = Container(name, flavour, image)
+    if state != "running":
+        _log(f"{name}: systemd is {state}; failed units: {' '.join(container.failed_units())}")
+    _log(f"{name}: {state} after {time.monotonic() - started:.1f}s")
+    return container
+
+
+def stop_container(name: str) -> None:
+    """Remove a bench container if it exists (stopping it first)."""
+    _check_name(name)
+    if container_exists(name):
+        _run(["podman", "rm", "--force", "--time", "10", name], timeout=120)
+
+
+# ---------------------------------------------------------------------------
+# Playbooks
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PlayResult:
+    """The outcome of one ansible-playbook run with the JSON stdout callback.
+
+    ``results[i]`` is the result dict of task i on ``host`` (the only or first host);
+    ``tasks[i]`` is that task's name; ``by_host`` holds every host's results.
+    """
+
+    rc: int
+    stdout: str
+    stderr: str
+    results: list[dict[str, Any]]
+    tasks: list[str] = dataclasses.field(default_factory=list)
+    by_host: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.rc != 0
+
+    def failure_summary(self) -> str:
+        lines = []
+        for host, results in self.by_host.items():
+            for name, result in zip(self.tasks, results):
+                if result.get("failed") or result.get("unreachable"):
+                    lines.append(f"{host}: task {name!r}: {result.get('msg', result)}")
+        return "\n".join(lines)
+
+
+def ansible_bin(tool: str) -> str:
+    """An Ansible executable of the running interpreter's environment (the venv)."""
+    candidate = Path(sys.executable).parent / tool
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(tool)
+    if found is None:
+        raise BenchError(f"{tool} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+def _parse_json_callback(stdout: str) -> dict[str, Any] | None:
+    start = stdout.find("{")
+    if start < 0:
+        return None
+    try:
+        return json.loads(stdout[start:])
+    except json.JSONDecodeError:
+        return None
+
+
+def run_playbook(
+    playbook_path: str | os.PathLike[str],
+    inventory_path: str | os.PathLike[str],
+    collections_path: str | os.PathLike[str] | None,
+    extra_args: Sequence[str] = (),
+    *,
+    host: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 1800,
+) -> PlayResult:
+    """Run ansible-playbook with the JSON callback and return the parsed results."""
+    run_env = dict(os.environ)
+    run_env.update(
+        {
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_HOST_KEY_CHECKING": "0",
+        }
+    )
+    if collections_path:
+        run_env["ANSIBLE_COLLECTIONS_PATH"] = str(collections_path)
+    if env:
+        run_env.update(env)
+    argv = [
+        ansible_bin("ansible-playbook"),
+        "-i", str(inventory_path),
+        *extra_args,
+        str(playbook_path),
+    ]
+    proc = subprocess.run(
+        argv,
+        env=run_env,
+        cwd=str(Path(playbook_path).resolve().parent),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+    data = _parse_json_callback(proc.stdout) or {}
+    tasks: list[str] = []
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for play in data.get("plays", []):
+        for task in play.get("tasks", []):
+            tasks.append(task.get("task", {}).get("name", ""))
+            index = len(tasks) - 1
+            for name, result in task.get("hosts", {}).items():
+                rows = by_host.setdefault(name, [])
+                # a host that skipped earlier tasks still lines up by task index
+                rows.extend({} for _ in range(index - len(rows)))
+                rows.append(result)
+    if host is None:
+        host = next(iter(by_host), None)
+    results = by_host.get(host, []) if host is not None else []
+    return PlayResult(proc.returncode, proc.stdout, proc.stderr, results, tasks, by_host,
+                      data.get("stats", {}))
+
+
+def _files_json_of(tarball: Path) -> bytes:
+    with tarfile.open(tarball) as archive:
+        member = archive.extractfile("FILES.json")
+        return member.read() if member else b""
+
+
+def install_collection(build_dir: Path | None = None) -> Path:
+    """Build the collection from the repo root and install it into BUILD_DIR/collections.
+
+    Returns the path to use as ANSIBLE_COLLECTIONS_PATH. An install whose files match
+    the new build is kept as it is.
+    """
+    build_dir = build_dir or REPO_ROOT / "build"
+    galaxy = ansible_bin("ansible-galaxy")
+    install_path = build_dir / "collections"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # several processes (pytest-xdist workers, molecule) may get here at once
+    with open(build_dir / ".collection.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with tempfile.TemporaryDirectory(dir=build_dir) as out:
+            _run([galaxy, "collection", "build", "--force", "--output-path", out,
+                  str(REPO_ROOT)], timeout=600)
+            (tarball,) = Path(out).glob("*.tar.gz")
+            installed = install_path / "ansible_collections" / "unitcraft" / "systemd"
+            # FILES.json lists a checksum of every file: equal means nothing changed
+            current = installed / "FILES.json"
+            if not current.is_file() or current.read_bytes() != _files_json_of(tarball):
+                _run([galaxy, "collection", "install", "--force", "-p", str(install_path),
+                      str(tarball)], timeout=600)
+            shutil.copy2(tarball, build_dir / tarball.name)
+    return install_path
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    image = sub.add_parser("image", help="build or reuse an image, print its reference")
+    image.add_argument("flavour", choices=[*FLAVOURS, "all"])
+    image.add_argument("--rebuild", action="store_true", help="build even if it exists")
+    start = sub.add_parser("start", help="start a fresh container and wait for systemd")
+    start.add_argument("name")
+    start.add_argument("--flavour", choices=list(FLAVOURS), required=True)
+    for command, text in (
+        ("stop", "remove a container"),
+        ("reboot", "restart a container and wait for systemd"),
+        ("wait", "wait until systemd in a container has booted"),
+    ):
+        sub.add_parser(command, help=text).add_argument("name")
+    sub.add_parser("prune", help="remove bench images of outdated recipes")
+    sub.add_parser("collection", help="build and install the collection into build/collections")
+    sub.add_parser("mirror", help="print the Debian mirror the build would use")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "image":
+            names = list(FLAVOURS) if args.flavour == "all" else [args.flavour]
+            for name in names:
+                began = time.monotonic()
+                ref = build_image(name) if args.rebuild else ensure_image(name)
+                _log(f"{ref} ready in {time.monotonic() - began:.1f}s")
+                print(ref)
+        elif args.command == "start":
+            container = start_container(args.name, args.flavour)
+            print(container.name)
+        elif args.command == "stop":
+            stop_container(args.name)
+        elif args.command == "reboot":
+            print(Container.attach(args.name).reboot())
+        elif args.command == "wait":
+            _check_name(args.name)
+            print(wait_running(args.name))
+        elif args.command == "prune":
+            for ref in prune_images():
+                print(ref)
+        elif args.command == "collection":
+            print(install_collection())
+        elif args.command == "mirror":
+            print(debian_mirror())
+    except (BenchError, subprocess.CalledProcessError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+# Copyright (c) unitcraft maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils._lint import RULES, lint_sections
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import UnitFileError, parse_unit
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "lint-rules.md"
+
+# rule id -> (triggering unit, clean unit, lint kwargs, expected (section, key) of the finding)
+RULE_TABLE = {
+    "wants-network-online": (
+        {"Unit": {"After": "network-online.target"}, "Service": {"ExecStart": "/bin/true"}},
+        {"Unit": {"After": "network-online.target", "Wants": "network-online.target"},
+         "Service": {"ExecStart": "/bin/true"}},
+        {},
+        ("Unit", "After"),
+    ),
+    "requires-without-after": (
+        {"Unit": {"Requires": "db.service"}, "Service": {"ExecStart": "/bin/true"}},
+        {"Unit": {"Requires": "db.service", "After": "db.service"}, "Service": {"ExecStart": "/bin/true"}},
+        {},
+        ("Unit", "Requires"),
+    ),
+    "passive-network-target": (
+        {"Unit": {"Wants": "network.target"}, "Service": {"ExecStart": "/bin/true"}},
+        {"Unit": {"After": "network.target"}, "Service": {"ExecStart": "/bin/true"}},
+        {},
+        ("Unit", "Wants"),
+    ),
+    "oneshot-before-without-remain": (
+        {"Unit": {"Before": "ntp.service"}, "Service": {"Type": "oneshot", "ExecStart": "/bin/true"}},
+        {"Unit": {"Before": "ntp.service"},
+         "Service": {"Type": "oneshot", "ExecStart": "/bin/true", "RemainAfterExit": True}},
+        {},
+        ("Service", "RemainAfterExit"),
+    ),
+    "oneshot-restart": (
+        {"Service": {"Type": "oneshot", "ExecStart": "/bin/true", "Restart": "on-success"}},
+        {"Service": {"Type": "oneshot", "ExecStart": "/bin/true", "Restart": "on-failure"}},
+        {},
+        ("Service", "Restart"),
+    ),
+    "restart-without-restartsec": (
+        {"Service": {"ExecStart": "/bin/true", "Restart": "always"}},
+        {"Service": {"ExecStart": "/bin/true", "Restart": "always", "RestartSec": 5}},
+        {},
+        ("Service", "Restart"),
+    ),
+    "start-limit-in-service": (
+        {"Service": {"ExecStart": "/bin/true", "StartLimitIntervalSec": 60}},
+        {"Unit": {"StartLimitIntervalSec": 60, "StartLimitBurst": 3}, "Service": {"ExecStart": "/bin/true"}},
+        {},
+        ("Service", "StartLimitIntervalSec"),
+    ),
+    "forking-without-pidfile": (
+        {"Service": {"Type": "forking", "ExecStart": "/usr/sbin/daemon"}},
+        {"Service": {"Type": "forking", "ExecStart": "/usr/sbin/daemon", "PIDFile": "/run/daemon.pid"}},
+        {},
+        ("Service", "Type"),
+    ),
+    "enable-without-install": (
+        {"Service": {"ExecStart": "/bin/true"}},
+        {"Service": {"ExecStart": "/bin/true"}, "Install": {"WantedBy": "multi-user.target"}},
+        {"enabled": True},
+        ("Install", None),
+    ),
+    "unknown-specifier": (
+        {"Service": {"ExecStart": "/bin/sh -c 'date +%F'"}},
+        {"Service": {"ExecStart": "/bin/sh -c 'date +%%F; echo %n %i'"}},
+        {},
+        ("Service", "ExecStart"),
+    ),
+}
+
+
+def test_table_covers_every_rule():
+    assert set(RULE_TABLE) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_TABLE))
+def test_rule_triggers(rule):
+    bad, _, kwargs, (section, key) = RULE_TABLE[rule]
+    findings = lint_sections(bad, **kwargs)
+    assert [f["rule"] for f in findings] == [rule], findings
+    finding = findings[0]
+    assert (finding["section"], finding["key"]) == (section, key)
+    assert set(finding) == {"rule", "section", "key", "message"}
+    message = finding["message"]
+    assert "\n" not in message and ":" in message  # one line: reason, then the fix
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_TABLE))
+def test_rule_clean(rule):
+    _, good, kwargs, _ = RULE_TABLE[rule]
+    assert lint_sections(good, **kwargs) == []
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_rule_documented(rule):
+    text = DOCS.read_text(encoding="utf-8")
+    assert f"## `{rule}`" in text
+
+
+# More cases per rule: (sections, lint kwargs, expected rule ids in order).
+EXTRA_CASES = [
+    pytest.param({"Unit": {"After": "network-online.target", "Requires": "network-online.target"}},
+                 {}, [], id="requires-pulls-online"),
+    pytest.param({"Unit": {"After": "a.service", "Requires": "network-online.target"}},
+                 {}, ["requires-without-after"], id="requires-online-without-after"),
+    pytest.param({"Unit": {"After": "network-online.target", "BindsTo": "network-online.target"}},
+                 {}, [], id="bindsto-pulls"),
+    pytest.param({"Unit": {"After": ["network-online.target"], "Wants": ["x.service", ""]}},
+                 {}, ["wants-network-online"], id="reset-of-wants"),
+    pytest.param({"Unit": {"Requires": "a.service b.service", "After": "a.service"}},
+                 {}, ["requires-without-after"], id="second-of-two-requires"),
+    pytest.param({"Unit": {"Requires": "a.service", "Before": "a.service"}},
+                 {}, [], id="requires-ordered-before-is-no-race"),
+    pytest.param({"Unit": {"BindsTo": "dev-sda.device"}}, {}, ["requires-without-after"], id="bindsto"),
+    pytest.param({"Unit": {"Wants": "network.target", "Before": "network.target"}},
+                 {}, [], id="network-manager-pattern"),
+    pytest.param({"Unit": {"Requires": "network.target", "After": "network.target"}},
+                 {}, ["passive-network-target"], id="requires-network-target"),
+    pytest.param({"Unit": {"Wants": "network.target"}}, {"unit": "foo.target"}, [], id="not-a-service"),
+    pytest.param({"Service": {"Restart": "always", "RestartSec": 5}, "Unit": {}},
+                 {"unit": "x.timer"}, [], id="service-rules-skip-timers"),
+    pytest.param({"Service": {"Type": "oneshot", "ExecStart": "/bin/true", "Restart": "always"}},
+                 {}, ["oneshot-restart", "restart-without-restartsec"], id="oneshot-always"),
+    pytest.param({"Service": {"Restart": "always"}}, {}, ["restart-without-restartsec"],
+                 id="type-not-guessed"),
+    pytest.param({"Service": {"Type": "oneshot", "ExecStart": "/bin/true", "Restart": ["always", "no"]}},
+                 {}, [], id="last-restart-wins"),
+    pytest.param({"Service": {"ExecStart": "/bin/true", "StartLimitBurst": 3, "StartLimitInterval": 10}},
+                 {}, ["start-limit-in-service", "start-limit-in-service"], id="both-start-limits"),
+    pytest.param({"Service": {"Type": "forking", "ExecStart": "/bin/d", "PIDFile": ""}},
+                 {}, ["forking-without-pidfile"], id="pidfile-reset"),
+    pytest.param({"Service": {"ExecStart": "/bin/true"}, "Install": {}}, {"enabled": True},
+                 ["enable-without-install"], id="empty-install"),
+    pytest.param({"Service": {"ExecStart": "/bin/true"}}, {"enabled": False}, [], id="not-enabled"),
+    pytest.param({"Service": {"ExecStart": "/bin/true"}}, {"enabled": None}, [], id="enabled-unknown"),
+    pytest.param({"Service": {"ExecStart": "/bin/echo 100%"}}, {}, ["unknown-specifier"], id="percent-at-end"),
+    pytest.param({"Service": {"Environment": ["A=%h/%u", "B=%y %Y %q %D"]}}, {}, [], id="known-specifiers"),
+    pytest.param({"Unit": {"Description": "50% %Z"}}, {}, ["unknown-specifier", "unknown-specifier"],
+                 id="two-bad-specifiers"),
+    pytest.param({"Service": {"ExecStart": "/bin/true", "Type": "oneshot", "RemainAfterExit": "true"},
+                  "Unit": {"Before": "x.service"}}, {}, [], id="remain-true-spelling"),
+]
+
+
+@pytest.mark.parametrize(("sections", "kwargs", "rules"), EXTRA_CASES)
+def test_extra_cases(sections, kwargs, rules):
+    assert [f["rule"] for f in lint_sections(sections, **kwargs)] == rules
+
+
+def test_invalid_sections_raise():
+    with pytest.raises(UnitFileError, match=r"\[Service\] ExecStart: value contains a newline"):
+        lint_sections({"Service": {"ExecStart": "a\nb"}}, unit="x.service")
+
+
+def test_invalid_unit_name_raises():
+    with pytest.raises(UnitFileError, match="invalid unit name"):
+        lint_sections({"Service": {}}, unit="x/y.service")
+
+
+# The two units of the seeds, exactly as written there.
+HUOBI_SEED = """\
+[Unit]
+Description=huobi downloader
+After=rc-local.service
+
+[Service]
+Type=simple
+User=root
+Group=root
+WorkingDirectory=/usr/lib/code/atom
+ExecStart=/home/ubuntu/anaconda3/bin/python3.6 exchange/downloader.py huobi /data2/huobi/huobi.log
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+NTP_SEED = """\
+[Unit]
+Description=ntp force synchronization once
+Before=ntp.service
+Wants=network-online.target
+After=network.target network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/sbin/ntpd -qg
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_seed_huobi_has_the_restart_pitfall():
+    # Seed 000 restarts forever with the default 100ms RestartSec: the one pitfall it has.
+    findings = lint_sections(parse_unit(HUOBI_SEED), unit="huobi.service", enabled=True)
+    assert [(f["rule"], f["section"], f["key"]) for f in findings] == [
+        ("restart-without-restartsec", "Service", "Restart")
+    ]
+
+
+def test_seed_ntp_is_clean():
+    # Seed 002 already pairs After= with Wants=network-online.target and sets RemainAfterExit=yes.
+    assert lint_sections(parse_unit(NTP_SEED), unit="ntp-force-sync.service", enabled=True) == []
+
+
+def test_seed_huobi_fixed_is_clean():
+    sections = parse_unit(HUOBI_SEED)
+    sections["Service"]["RestartSec"] = "5"
+    assert lint_sections(sections, unit="huobi.service", enabled=True) == []

@@ -1,0 +1,263 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The unit/dropin task engine with a fake systemctl: planning, ordering, check mode, errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils import _manager
+from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import (
+    TaskError,
+    UnitTask,
+    build_requests,
+    merge_sections,
+)
+from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import (
+    Systemctl,
+    SystemctlError,
+    parse_show,
+)
+
+BASE = {"scope": "system", "root": None, "daemon_reload": True, "state": "present", "restart_on_change": True,
+        "validate": "off", "lint": "warn", "backup": False, "mode": "0644", "owner": None, "group": None,
+        "sections": None, "content": None, "enabled": None, "masked": None, "active": None, "units": None,
+        "name": None}
+
+
+class FakeModule:
+    """Records every command; answers `systemctl show` from a table of unit states."""
+
+    def __init__(self, states: dict[str, dict[str, str]] | None = None, check_mode: bool = False) -> None:
+        self.check_mode = check_mode
+        self._diff = True
+        self.states = states or {}
+        self.commands: list[list[str]] = []
+        self.written: dict[str, str] = {}
+
+    def get_bin_path(self, name: str, required: bool = False) -> str:
+        return f"/usr/bin/{name}"
+
+    def run_command(self, argv: list[str], **_: Any) -> tuple[int, str, str]:
+        self.commands.append(argv)
+        if "show" in argv:
+            units = argv[argv.index("--") + 1:]
+            blocks = []
+            for unit in units:
+                st = {"Id": unit, "LoadState": "not-found", "ActiveState": "inactive", "UnitFileState": "",
+                      "NeedDaemonReload": "no", "MainPID": "0", **self.states.get(unit, {})}
+                blocks.append("\n".join(f"{k}={v}" for k, v in st.items()))
+            return 0, "\n\n".join(blocks) + "\n", ""
+        return 0, "", ""
+
+    def verbs(self) -> list[str]:
+        """The systemctl verbs run, with their units, in order (show excluded)."""
+        out = []
+        for argv in self.commands:
+            if argv[0].endswith("systemctl") and "show" not in argv:
+                args = [a for a in argv[1:] if not a.startswith("--")]
+                out.append(" ".join(args))
+        return out
+
+    def atomic_move(self, src: str, dest: str, unsafe_writes: bool = False) -> None:
+        os.replace(src, dest)
+
+    def backup_local(self, path: str) -> str:
+        return path + ".bak"
+
+    def load_file_common_arguments(self, params: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+        return {"path": path, **params}
+
+    def set_fs_attributes_if_different(self, file_args: dict[str, Any], changed: bool, diff: Any = None) -> bool:
+        return changed
+
+
+def params(**kw: Any) -> dict[str, Any]:
+    return {**BASE, **kw}
+
+
+SERVICE = {"Service": {"ExecStart": "/usr/bin/sleep infinity"}, "Install": {"WantedBy": "multi-user.target"}}
+
+
+@pytest.fixture()
+def unit_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "etc-systemd-system"
+    d.mkdir()
+    monkeypatch.setattr(_manager, "unit_directory", lambda scope, root: str(d))
+    return d
+
+
+def run(module: FakeModule, p: dict[str, Any], dropin: bool = False) -> dict[str, Any]:
+    task = UnitTask(module, build_requests(p, dropin_module=dropin), scope=p["scope"], root=p["root"],
+                    daemon_reload=p["daemon_reload"])
+    return task.run()
+
+
+def test_new_unit_is_written_then_one_reload_between_enable_and_start(unit_dir: Path) -> None:
+    module = FakeModule()
+    result = run(module, params(name="a.service", sections=SERVICE, enabled=True, active=True))
+    assert result["changed"] and result["daemon_reloaded"]
+    assert module.verbs() == ["enable a.service", "daemon-reload", "start a.service"]
+    assert (unit_dir / "a.service").read_text().startswith("[Service]\nExecStart=/usr/bin/sleep infinity\n")
+
+
+def test_unchanged_unit_runs_no_mutation(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep infinity\n\n[Install]\n"
+                                        "WantedBy=multi-user.target\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
+    result = run(module, params(name="a.service", sections=SERVICE, enabled=True, active=True))
+    assert result["changed"] is False and result["daemon_reloaded"] is False
+    assert module.verbs() == []
+    assert len(module.commands) == 1, "one show, nothing else"
+
+
+def test_changed_running_unit_is_restarted_after_the_reload(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n\n[Install]\nWantedBy=multi-user.target\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
+    result = run(module, params(name="a.service", sections=SERVICE))
+    assert module.verbs() == ["daemon-reload", "restart a.service"]
+    assert result["units"][0]["restarted"] is True
+
+
+def test_restart_on_change_false_keeps_the_process(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    run(module, params(name="a.service", sections=SERVICE, restart_on_change=False))
+    assert module.verbs() == ["daemon-reload"]
+
+
+def test_check_mode_predicts_and_touches_nothing(unit_dir: Path) -> None:
+    module = FakeModule(check_mode=True)
+    result = run(module, params(name="a.service", sections=SERVICE, enabled=True, active=True))
+    unit = result["units"][0]
+    assert result["changed"] and result["daemon_reloaded"]
+    assert unit["actions"] == ["enable", "start"] and unit["active"] is True and unit["enabled"] is True
+    assert result["diff"]["before"] == "" and "ExecStart" in result["diff"]["after"]
+    assert module.verbs() == [] and not (unit_dir / "a.service").exists()
+
+
+def test_many_units_batch_each_verb_into_one_call(unit_dir: Path) -> None:
+    module = FakeModule()
+    names = [f"u{i}.service" for i in range(50)]
+    run(module, params(units=[{"name": n} for n in names], sections=SERVICE, enabled=True, active=True))
+    assert [v.split()[0] for v in module.verbs()] == ["enable", "daemon-reload", "start"]
+    assert len(module.commands) == 5  # show, enable, reload, start, final show
+
+
+def test_absent_stops_disables_removes_and_reloads(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
+    (unit_dir / "a.service.d").mkdir()
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
+    result = run(module, params(name="a.service", state="absent"))
+    assert module.verbs() == ["stop a.service", "disable a.service", "daemon-reload"]
+    assert not (unit_dir / "a.service").exists() and not (unit_dir / "a.service.d").exists()
+    assert result["units"][0]["file_changed"] is True
+
+
+def test_install_section_change_reenables(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep infinity\n\n[Install]\n"
+                                        "WantedBy=graphical.target\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "UnitFileState": "enabled"}})
+    run(module, params(name="a.service", sections=SERVICE, enabled=True))
+    assert module.verbs() == ["reenable a.service", "daemon-reload"]
+
+
+def test_need_daemon_reload_alone_triggers_one_reload(unit_dir: Path) -> None:
+    module = FakeModule({"ntp.service": {"LoadState": "loaded", "NeedDaemonReload": "yes", "ActiveState": "active"}})
+    result = run(module, params(name="ntp.service", active=True))
+    assert module.verbs() == ["daemon-reload"] and result["changed"]
+
+
+def test_failed_start_reports_unit_state(unit_dir: Path) -> None:
+    class Failing(FakeModule):
+        def run_command(self, argv: list[str], **kw: Any) -> tuple[int, str, str]:
+            if "start" in argv:
+                self.commands.append(argv)
+                return 1, "", "Job for a.service failed because the control process exited with error code."
+            return super().run_command(argv, **kw)
+
+    module = Failing()
+    with pytest.raises(TaskError) as err:
+        run(module, params(name="a.service", sections=SERVICE, active=True))
+    assert "Job for a.service failed" in err.value.msg and "ActiveState=inactive" in err.value.msg
+
+
+@pytest.mark.parametrize("p, needle", [
+    (params(name="a b.service"), "a b.service"),
+    (params(name="x.service", sections=SERVICE, content="[Service]\n"), "either sections or content"),
+    (params(units=[{"name": "a.service"}, {"sections": SERVICE}]), "units[1]"),
+    (params(units=[{"name": "a.service"}, {"name": "a.service"}]), "more than once"),
+    (params(units=[]), "empty"),
+    (params(name="w@.service", active=True), "template"),
+    (params(name="a.service", active=True, root="/srv/img"), "root"),
+    (params(name="a.service", active=True, scope="global"), "global"),
+    (params(name="a.service", masked=True, sections=SERVICE), "masked"),
+    (params(name="a.service", state="absent", sections=SERVICE), "absent"),
+])
+def test_bad_requests_are_refused_with_the_offender_named(p: dict[str, Any], needle: str) -> None:
+    with pytest.raises(TaskError) as err:
+        build_requests(p)
+    assert needle in err.value.msg
+
+
+def test_injection_is_refused_before_any_command(unit_dir: Path) -> None:
+    module = FakeModule()
+    bad = {"Service": {"ExecStart": "/bin/true\nExecStartPost=/bin/evil"}}
+    with pytest.raises(TaskError) as err:
+        run(module, params(name="a.service", sections=bad))
+    assert "ExecStart" in err.value.msg and "newline" in err.value.msg
+    assert module.commands == [] and list(unit_dir.iterdir()) == []
+
+
+def test_units_items_inherit_task_level_options() -> None:
+    reqs = build_requests(params(units=[{"name": "a.service"}, {"name": "b.service", "enabled": False,
+                                                                 "content": "[Service]\nExecStart=/bin/true\n"}],
+                                 sections=SERVICE, enabled=True, validate="errors"))
+    assert reqs[0].sections == SERVICE and reqs[0].enabled is True and reqs[0].validate == "errors"
+    assert reqs[1].sections is None and reqs[1].content and reqs[1].enabled is False
+
+
+def test_dropin_defaults_to_override_and_refuses_paths() -> None:
+    assert build_requests(params(name="a.service", sections=SERVICE), dropin_module=True)[0].dropin == "override"
+    with pytest.raises(TaskError, match="plain file stem"):
+        build_requests(params(name="a.service", sections=SERVICE, dropin="../x"), dropin_module=True)
+
+
+@pytest.mark.parametrize("base, overlay, expected", [
+    ({"Service": {"ExecStart": "/a"}}, {"Service": {"ExecStart": ["", "/b"]}}, {"Service": {"ExecStart": "/b"}}),
+    ({"Unit": {"After": "x"}}, {"Unit": {"After": "y"}}, {"Unit": {"After": ["x", "y"]}}),
+    ({"Unit": {"After": "x"}}, {"Install": {"WantedBy": "m"}}, {"Unit": {"After": "x"}, "Install": {"WantedBy": "m"}}),
+])
+def test_merge_sections_follows_systemd_dropin_rules(base: Any, overlay: Any, expected: Any) -> None:
+    assert merge_sections(base, overlay) == expected
+
+
+def test_parse_show_splits_blocks_and_checks_the_count() -> None:
+    text = "Id=a.service\nActiveState=active\n\nId=b.service\nActiveState=failed\n"
+    assert parse_show(text, 2) == [{"Id": "a.service", "ActiveState": "active"},
+                                   {"Id": "b.service", "ActiveState": "failed"}]
+    with pytest.raises(SystemctlError):
+        parse_show(text, 3)
+
+
+def test_is_enabled_resumes_after_a_missing_unit_like_systemd_252() -> None:
+    class Offline(FakeModule):
+        def run_command(self, argv: list[str], **_: Any) -> tuple[int, str, str]:
+            self.commands.append(argv)
+            units = argv[argv.index("--") + 1:]
+            out = []
+            for u in units:
+                if u.startswith("missing"):
+                    return 1, "\n".join(out), f"Failed to get unit file state for {u}: No such file or directory"
+                out.append("enabled")
+            return 0, "\n".join(out), ""
+
+    sc = Systemctl(Offline(), root="/srv/img")
+    states = sc.is_enabled(["a.service", "missing1.service", "b.service", "missing2.service"])
+    assert states == {"a.service": "enabled", "missing1.service": "not-found", "b.service": "enabled",
+                      "missing2.service": "not-found"}
+    assert sc.calls == 2  # one call per missing unit met, none after the last
+    assert all("--root=/srv/img" in argv for argv in sc.commands)
