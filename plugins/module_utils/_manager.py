@@ -223,17 +223,16 @@ class UnitTask:
         return None
 
     def _find_fragment(self, unit: UnitName) -> str | None:
-        """Text of the unit file systemd would load, looked up in the scope's search path."""
+        """Text of the unit file systemd would load: the admin directory first, then the search path."""
         if self.scope == "system":
-            dirs = ["/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
-                    "/usr/lib/systemd/system", "/lib/systemd/system"]
+            vendor = ["/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                      "/lib/systemd/system"]
         else:
-            dirs = [self.unit_dir, "/etc/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user"]
-        names = [unit.name] + ([unit.template] if unit.template else [])
-        for name in names:
-            for d in dirs:
-                path = os.path.join(self.root, d.lstrip("/")) if self.root and d.startswith("/") else d
-                text = read_text(os.path.join(path, name))
+            vendor = ["/etc/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user"]
+        dirs = [self.unit_dir] + [os.path.join(self.root, d.lstrip("/")) if self.root else d for d in vendor]
+        for name in [unit.name] + ([unit.template] if unit.template else []):
+            for directory in dirs:
+                text = read_text(os.path.join(directory, name))
                 if text is not None:
                     return text
         return None

@@ -30,6 +30,15 @@ class CommandRunner(Protocol):
     def get_bin_path(self, arg: str, required: bool = False) -> str | None: ...
 
 
+def systemd_tool_env(scope: str) -> dict[str, str]:
+    """Environment for systemctl and systemd-analyze: plain output, and the user manager's runtime dir."""
+    env = {"SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "LC_ALL": "C"}
+    if scope == "user" and not os.environ.get("XDG_RUNTIME_DIR"):
+        # Sessions without a login (become, podman exec, cron) lack it; the user manager lives here.
+        env["XDG_RUNTIME_DIR"] = f"/run/user/{os.getuid()}"
+    return env
+
+
 _MISSING_STATE = re.compile(r"^Failed to get unit file state for (?P<unit>\S+?):")
 
 
@@ -43,10 +52,7 @@ class Systemctl:
         self.calls = 0
         self.commands: list[list[str]] = []
         self.binary = module.get_bin_path("systemctl", required=True) or "systemctl"
-        self.env: dict[str, str] = {"SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "LC_ALL": "C"}
-        if scope == "user" and not os.environ.get("XDG_RUNTIME_DIR"):
-            # Sessions without a login (become, cron) lack it; the user manager lives here.
-            self.env["XDG_RUNTIME_DIR"] = f"/run/user/{os.getuid()}"
+        self.env = systemd_tool_env(scope)
 
     @property
     def live(self) -> bool:
@@ -101,6 +107,37 @@ class Systemctl:
             result[pending.pop(0)] = "not-found"
         return result
 
+    def show_units(self, names: Sequence[str], properties: Sequence[str]) -> list[dict[str, str]]:
+        """`systemctl show --all` of names and glob patterns in one process, one block per unit.
+
+        systemctl answers each plain name in the order given (not-found ones too), then the
+        loaded units (inactive ones included, thanks to --all) that the patterns match.
+        --all also prints properties whose value is empty, so every block has the same keys.
+        Include "Id" in `properties`: a unit lacking all of them would otherwise print no block.
+        """
+        if not names:
+            return []  # `systemctl show` without units describes the manager itself
+        args = ["show", "--all", "--property=" + ",".join(properties), "--", *names]
+        _rc, out, _err = self.run(*args)
+        return split_show(out)
+
+    def list_unit_files(self, patterns: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+        """Unit files matching the patterns (all with none), read from disk, in one process.
+
+        Maps file name to {"state": enabled|disabled|static|masked|..., "preset": ... or ""}.
+        Works offline (--root, --global). Instances (foo@bar.service) are never listed.
+        """
+        rc, out, err = self.run("list-unit-files", "--no-legend", "--plain", "--", *patterns, check=False)
+        if rc != 0 and (out.strip() or err.strip()):
+            raise SystemctlError(f"{' '.join(self.commands[-1])} failed (rc={rc}): {(err or out).strip()}")
+        files: dict[str, dict[str, str]] = {}
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) >= 2:
+                preset = fields[2] if len(fields) > 2 and fields[2] != "-" else ""
+                files[fields[0]] = {"state": fields[1], "preset": preset}
+        return files
+
     # --- changing --------------------------------------------------------------------------
 
     def daemon_reload(self) -> None:
@@ -153,4 +190,22 @@ def parse_show(text: str, expected: int) -> list[dict[str, str]]:
         blocks.append(current)
     if len(blocks) != expected:
         raise SystemctlError(f"systemctl show returned {len(blocks)} blocks for {expected} units")
+    return blocks
+
+
+def split_show(text: str) -> list[dict[str, str]]:
+    """Blocks of `systemctl show` output for any number of units (separated by blank lines)."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            current[key] = value
+    if current:
+        blocks.append(current)
     return blocks

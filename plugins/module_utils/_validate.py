@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import CommandRunner
+from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import CommandRunner, systemd_tool_env
 
 
 @dataclass
@@ -52,8 +52,7 @@ class Validator:
 
     def _run(self, args: list[str]) -> tuple[int, str, str]:
         self.calls += 1
-        return self.module.run_command(
-            [self.binary, *args], environ_update={"SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "LC_ALL": "C"})
+        return self.module.run_command([self.binary, *args], environ_update=systemd_tool_env(self.scope))
 
     def check(self, candidates: Sequence[Candidate]) -> dict[str, Verdict]:
         verdicts = {c.name: Verdict() for c in candidates}

@@ -51,7 +51,8 @@ FLAVOUR_LABEL = "unitcraft.bench.flavour"
 # Bump when the build steps change in a way the hashed data below does not show.
 RECIPE_VERSION = 1
 
-BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "procps")
+# libpam-systemd: lets a lingering user start its own manager, for scope: user tests
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "procps", "libpam-systemd")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -314,3 +314,27 @@ def test_root_mode_renders_and_enables_without_a_running_systemd(tmp_path: Path,
     link = root / "etc/systemd/system/multi-user.target.wants/huobi.service"
     assert link.is_symlink() and os.readlink(link) == "/etc/systemd/system/huobi.service"
     assert (root / "etc/systemd/system/huobi.service").read_text().startswith("[Service]\nExecStart=")
+
+
+def test_user_scope_manages_the_connecting_users_own_manager(bench_host: BenchHost) -> None:
+    host = bench_host
+    host.exec("sh", "-c", "id ucuser >/dev/null 2>&1 || useradd -m ucuser")
+    host.exec("loginctl", "enable-linger", "ucuser")
+    uid = host.exec("id", "-u", "ucuser").stdout.strip()
+    host.exec("sh", "-c", f"for i in $(seq 50); do [ -S /run/user/{uid}/systemd/private ] && exit 0; sleep 0.2; done; exit 1")
+    as_user = ["runuser", "-u", "ucuser", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl", "--user"]
+    task = {"name": "user unit", "remote_user": "ucuser", "unitcraft.systemd.unit": {
+        "name": "hello.service", "scope": "user", "enabled": True, "active": True,
+        "sections": {"Service": {"ExecStart": "/usr/bin/sleep infinity"},
+                     "Install": {"WantedBy": "default.target"}}}}
+    reloads = count_daemon_reloads(host)
+    first = host.play([task]).results[0]
+    assert first["changed"] is True and first["path"] == "/home/ucuser/.config/systemd/user/hello.service"
+    assert first["actions"] == ["enable", "start"] and first["daemon_reloaded"] is True
+    state = host.exec(*as_user, "show", "-p", "ActiveState", "-p", "UnitFileState", "hello.service").stdout
+    assert "ActiveState=active" in state and "UnitFileState=enabled" in state
+    assert host.exec("stat", "-c", "%U", "/home/ucuser/.config/systemd/user/hello.service").stdout.strip() == "ucuser"
+    assert count_daemon_reloads(host) == reloads, "the system manager was reloaded for a user unit"
+    assert host.play([task]).results[0]["changed"] is False
+    host.play([{**task, "unitcraft.systemd.unit": {"name": "hello.service", "scope": "user", "state": "absent"}}])
+    assert "ActiveState=inactive" in host.exec(*as_user, "show", "-p", "ActiveState", "hello.service").stdout

@@ -261,3 +261,40 @@ def test_is_enabled_resumes_after_a_missing_unit_like_systemd_252() -> None:
                       "missing2.service": "not-found"}
     assert sc.calls == 2  # one call per missing unit met, none after the last
     assert all("--root=/srv/img" in argv for argv in sc.commands)
+
+
+ONLINE_WITHOUT_WANTS = {"Unit": {"After": "network-online.target"}, "Service": {"ExecStart": "/bin/true"}}
+
+
+def test_lint_warn_returns_findings_and_installs(unit_dir: Path) -> None:
+    module = FakeModule()
+    task = UnitTask(module, build_requests(params(name="a.service", sections=ONLINE_WITHOUT_WANTS)))
+    result = task.run()
+    findings = result["units"][0]["lint"]
+    assert [f["rule"] for f in findings] == ["wants-network-online"]
+    assert findings[0]["section"] == "Unit" and findings[0]["key"] == "After"
+    assert any("wants-network-online" in w for w in task.warnings)
+    assert (unit_dir / "a.service").exists()
+
+
+def test_lint_error_fails_before_any_change(unit_dir: Path) -> None:
+    module = FakeModule()
+    with pytest.raises(TaskError) as err:
+        run(module, params(name="a.service", sections=ONLINE_WITHOUT_WANTS, lint="error"))
+    assert "wants-network-online" in err.value.msg and "a.service" in err.value.msg
+    assert module.commands == [] and not (unit_dir / "a.service").exists()
+
+
+def test_lint_enable_without_install_uses_the_enabled_option(unit_dir: Path) -> None:
+    module = FakeModule()
+    result = run(module, params(name="a.service", sections={"Service": {"ExecStart": "/bin/true"}}, enabled=True,
+                                lint="warn"))
+    assert "enable-without-install" in [f["rule"] for f in result["units"][0]["lint"]]
+
+
+def test_lint_of_a_dropin_sees_the_merged_unit(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Unit]\nWants=network-online.target\n[Service]\nExecStart=/bin/true\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded"}})
+    result = run(module, params(name="a.service", sections={"Unit": {"After": "network-online.target"}}),
+                 dropin=True)
+    assert result["units"][0]["lint"] == []
