@@ -50,3 +50,9 @@ def test_enabled_through_multi_user_target(host) -> None:
     link = host.file(f"/etc/systemd/system/multi-user.target.wants/{UNIT}")
     assert link.is_symlink
     assert link.linked_to == f"/etc/systemd/system/{UNIT}"
+
+
+def test_dropin_is_merged(host) -> None:
+    show = _show(host, "Nice", "DropInPaths")
+    assert show["Nice"] == "5"
+    assert show["DropInPaths"] == f"/etc/systemd/system/{UNIT}.d/nice.conf"
