@@ -195,8 +195,8 @@ class UnitTask:
                 path = os.path.join(self.unit_dir, f"{request.name}.d", f"{request.dropin}.conf")
             else:
                 path = os.path.join(self.unit_dir, request.name)
-            if os.path.islink(path) and not request.dropin and (request.sections is not None
-                                                               or request.content is not None):
+            writes_unit_file = not request.dropin and (request.sections is not None or request.content is not None)
+            if os.path.islink(path) and writes_unit_file:
                 raise TaskError(f"unit {request.name}: {path} is a symlink to {os.readlink(path)} (a masked or "
                                 "linked unit); unmask or remove it before writing a unit file there")
             before = None if os.path.islink(path) else read_text(path)

@@ -37,7 +37,7 @@ options:
     description:
       - The drop-in as sections, rendered as for M(unitcraft.systemd.unit).
       - To replace a list directive such as C(ExecStart=), reset it first with an empty string,
-        as systemd needs - C(ExecStart: ["", "/usr/sbin/chronyd -x"]).
+        as systemd needs, for example V(["", "/usr/sbin/chronyd -x"]) as the value of C(ExecStart).
       - Mutually exclusive with O(content).
     type: dict
   content:

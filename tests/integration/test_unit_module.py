@@ -204,8 +204,8 @@ def test_timer_calendar_is_checked(bench_host: BenchHost) -> None:
     ({"name": "badkey.service", "sections": {"Service": {"Exec Start": "/bin/true"}}}, "Exec Start"),
     ({"name": "worker@.service", "active": True}, "template"),
 ])
-def test_bad_input_fails_clearly_before_any_change(bench_host: BenchHost, args: dict[str, Any],
-                                                  needle: str) -> None:
+def test_bad_input_fails_clearly_before_any_change(
+        bench_host: BenchHost, args: dict[str, Any], needle: str) -> None:
     host = bench_host
     before = host.exec("sh", "-c", "ls -la --time-style=+%s /etc/systemd/system | md5sum").stdout
     reloads = count_daemon_reloads(host)
@@ -236,9 +236,8 @@ def test_check_mode_on_new_changed_and_absent_units_touches_nothing(bench_host: 
     host.play([new_task])
     sections["Service"]["Nice"] = 5
     before = snapshot(host, unit)
-    changed = host.play([new_task | {"unitcraft.systemd.unit": {**new_task["unitcraft.systemd.unit"],
-                                                                 "sections": sections}}],
-                        check=True, diff=True).results[0]
+    edited_task = unit_task(name=unit, sections=sections, enabled=True, active=True)
+    changed = host.play([edited_task], check=True, diff=True).results[0]
     assert changed["changed"] is True and changed["restarted"] is True and changed["daemon_reloaded"] is True
     assert "Nice=5" in changed["diff"]["after"] and "Nice=5" not in changed["diff"]["before"]
     assert snapshot(host, unit) == before

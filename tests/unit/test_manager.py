@@ -213,9 +213,9 @@ def test_injection_is_refused_before_any_command(unit_dir: Path) -> None:
 
 
 def test_units_items_inherit_task_level_options() -> None:
-    reqs = build_requests(params(units=[{"name": "a.service"}, {"name": "b.service", "enabled": False,
-                                                                 "content": "[Service]\nExecStart=/bin/true\n"}],
-                                 sections=SERVICE, enabled=True, validate="errors"))
+    items = [{"name": "a.service"},
+             {"name": "b.service", "enabled": False, "content": "[Service]\nExecStart=/bin/true\n"}]
+    reqs = build_requests(params(units=items, sections=SERVICE, enabled=True, validate="errors"))
     assert reqs[0].sections == SERVICE and reqs[0].enabled is True and reqs[0].validate == "errors"
     assert reqs[1].sections is None and reqs[1].content and reqs[1].enabled is False
 

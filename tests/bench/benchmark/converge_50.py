@@ -63,7 +63,7 @@ def main() -> int:
             ours = {"bench_units": [{"name": f"bench-ours-{i:02d}.service"} for i in range(args.units)]}
             loop = {"bench_loop_units": [f"bench-loop-{i:02d}.service" for i in range(args.units)]}
             reloads0 = bench.count_daemon_reloads(host)
-            ping, _ = timed("ping.yml", inventory, collections, {})
+            ping = timed("ping.yml", inventory, collections, {})[0]
             first_ours, r1 = timed("collection.yml", inventory, collections, ours)
             reloads_ours = bench.count_daemon_reloads(host) - reloads0
             again_ours, r2 = timed("collection.yml", inventory, collections, ours)
