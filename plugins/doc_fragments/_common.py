@@ -16,7 +16,7 @@ options:
       - V(user) uses the connecting user's manager and C(~/.config/systemd/user)
         (C($XDG_CONFIG_HOME/systemd/user)).
       - V(global) writes to C(/etc/systemd/user) for every user; there is no running manager
-        to start units in, so O(active) is refused.
+        to start or stop units in.
     type: str
     default: system
     choices: [system, user, global]
@@ -24,7 +24,7 @@ options:
     description:
       - Work offline inside this directory, as when building an image. Files go under it,
         enablement uses C(systemctl --root), no running systemd is needed and none is touched.
-      - O(active) is refused, and no daemon-reload happens.
+      - Units cannot be started or stopped offline, and no daemon-reload happens.
     type: path
 """
 
@@ -44,13 +44,13 @@ options:
       - V(strict) fails on errors and on systemd's warnings about the candidate (an unknown
         key such as C(Restat=always), a value it cannot parse such as C(Type=bogus)), which
         systemd would otherwise silently ignore.
-      - V(errors) fails only on errors and returns the warnings in RV(units[].validation).
+      - V(errors) fails only on errors and returns the warnings (key C(validation) of the result).
       - V(off) skips the check.
       - Timer C(OnCalendar=) values are checked with C(systemd-analyze calendar) with V(strict) and V(errors).
       - Validation runs only for files that change.
     type: str
     default: strict
-    choices: [strict, errors, off]
+    choices: [strict, errors, 'off']
   lint:
     description:
       - Boot-ordering and restart pitfalls that C(systemd-analyze verify) does not catch
@@ -59,7 +59,7 @@ options:
         change, V(off) skips the checks.
     type: str
     default: warn
-    choices: [warn, error, off]
+    choices: [warn, error, 'off']
   backup:
     description:
       - Keep a timestamped copy of the previous file beside it before replacing or removing it.

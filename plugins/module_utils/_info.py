@@ -364,4 +364,3 @@ def run_module(module: Any) -> None:
     except OSError as exc:
         module.fail_json(msg=f"{exc.filename or ''}: {exc.strerror or exc}")
     module.exit_json(**result)
-

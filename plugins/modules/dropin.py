@@ -16,7 +16,7 @@ description:
     drop-in is installed; the drop-in is written atomically, one daemon-reload follows only
     when it changed, and the unit is restarted once if it is active.
 author:
-  - unitcraft.systemd contributors
+  - unitcraft maintainers (@unitcraft)
 extends_documentation_fragment:
   - unitcraft.systemd._common.target
   - unitcraft.systemd._common.file

@@ -21,7 +21,7 @@ description:
   - Replaces the usual M(ansible.builtin.template) + handler +
     M(ansible.builtin.systemd_service) chain.
 author:
-  - unitcraft.systemd contributors
+  - unitcraft maintainers (@unitcraft)
 extends_documentation_fragment:
   - unitcraft.systemd._common.target
   - unitcraft.systemd._common.file
@@ -45,6 +45,53 @@ options:
       - Exactly one of O(name) or O(units).
     type: list
     elements: dict
+    suboptions:
+      name:
+        description: The unit name, as O(name).
+        type: str
+        required: true
+      sections:
+        description: As O(sections).
+        type: dict
+      content:
+        description: As O(content).
+        type: str
+      state:
+        description: As O(state).
+        type: str
+        choices: [present, absent]
+      enabled:
+        description: As O(enabled).
+        type: bool
+      masked:
+        description: As O(masked).
+        type: bool
+      active:
+        description: As O(active).
+        type: bool
+      restart_on_change:
+        description: As O(restart_on_change).
+        type: bool
+      validate:
+        description: As O(validate).
+        type: str
+        choices: [strict, errors, 'off']
+      lint:
+        description: As O(lint).
+        type: str
+        choices: [warn, error, 'off']
+      backup:
+        description: As O(backup).
+        type: bool
+      mode:
+        description: As O(mode).
+        type: raw
+      owner:
+        description: As O(owner).
+        type: str
+      group:
+        description: As O(group).
+        type: str
   sections:
     description:
       - The unit as an ordered mapping of section name to an ordered mapping of directive to value,
@@ -83,7 +130,7 @@ options:
     description:
       - V(true) starts the unit if it is not running, V(false) stops it. Omitted means untouched.
       - A template such as C(worker@.service) is never started itself; give an instance.
-      - Refused with O(root) and with O(scope=global): there is no running manager.
+      - Refused with O(root) and with O(scope=global), which have no running manager.
     type: bool
 notes:
   - Order of work in one task, for all units together - validation of every changed file, then

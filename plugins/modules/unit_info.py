@@ -20,7 +20,7 @@ description:
   - Offline (O(root), or O(scope=global)) only what unit files tell is reported - enablement,
     fragment and drop-in paths.
 author:
-  - unitcraft.systemd contributors
+  - unitcraft maintainers (@unitcraft)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The unitcraft test bench: Debian containers that boot real systemd as PID 1.
 
@@ -160,7 +160,7 @@ def _apt_source_entries(apt_dir: Path) -> Iterator[tuple[str, list[str], list[st
                 if raw[0] in " \t" and key is not None:
                     fields[key] += " " + raw.strip()
                     continue
-                key, _, value = raw.partition(":")
+                key, value = raw.split(":", 1) if ":" in raw else (raw, "")
                 key = key.strip().lower()
                 fields[key] = value.strip()
             if fields.get("enabled", "yes").lower() == "no":
@@ -687,7 +687,7 @@ def run_playbook(
             for name, result in task.get("hosts", {}).items():
                 rows = by_host.setdefault(name, [])
                 # a host that skipped earlier tasks still lines up by task index
-                rows.extend({} for _ in range(index - len(rows)))
+                rows.extend([{}] * (index - len(rows)))
                 rows.append(result)
     if host is None:
         host = next(iter(by_host), None)

@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

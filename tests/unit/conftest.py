@@ -12,6 +12,7 @@ package (the ``ansible`` bundle ships one too), so both places are searched. Und
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import shutil
 import sys
@@ -38,4 +39,4 @@ if not _collection_importable():
     # A namespace package imported before the change keeps a cached path: drop it.
     for _name in [n for n in sys.modules if n == "ansible_collections" or n.startswith("ansible_collections.unitcraft")]:
         del sys.modules[_name]
-    import ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file  # noqa: F401,E402
+    importlib.import_module("ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file")

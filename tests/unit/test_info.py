@@ -52,7 +52,7 @@ class FakeSystemctl:
                     if not args or any(fnmatch.fnmatchcase(n, p) for p in args)]
             return (0 if rows else 1), "".join(r + "\n" for r in rows), ""
         if "is-enabled" in argv:
-            return 0, "".join("enabled\n" for _ in args), ""
+            return 0, "enabled\n" * len(args), ""
         return 0, "", ""
 
 

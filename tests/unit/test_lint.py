@@ -85,7 +85,7 @@ def test_table_covers_every_rule():
 
 @pytest.mark.parametrize("rule", sorted(RULE_TABLE))
 def test_rule_triggers(rule):
-    bad, _, kwargs, (section, key) = RULE_TABLE[rule]
+    bad, kwargs, (section, key) = RULE_TABLE[rule][0], RULE_TABLE[rule][2], RULE_TABLE[rule][3]
     findings = lint_sections(bad, **kwargs)
     assert [f["rule"] for f in findings] == [rule], findings
     finding = findings[0]
@@ -97,7 +97,7 @@ def test_rule_triggers(rule):
 
 @pytest.mark.parametrize("rule", sorted(RULE_TABLE))
 def test_rule_clean(rule):
-    _, good, kwargs, _ = RULE_TABLE[rule]
+    good, kwargs = RULE_TABLE[rule][1], RULE_TABLE[rule][2]
     assert lint_sections(good, **kwargs) == []
 
 

@@ -126,7 +126,7 @@ def test_escape_table(text, plain, path):
 
 def _systemd_escape(text: str, path: bool) -> str | None:
     argv = [SYSTEMD_ESCAPE] + (["--path"] if path else []) + ["--", text]
-    result = subprocess.run(argv, capture_output=True, timeout=30)
+    result = subprocess.run(argv, capture_output=True, timeout=30, check=False)
     if result.returncode != 0:
         return None
     return result.stdout.decode("utf-8").rstrip("\n")
