@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A minimal SNTP server (RFC 4330) for tests: serves this machine's clock, stratum 8.
 
@@ -28,7 +27,8 @@ def ntp_timestamp(unix_time: float) -> int:
 def answer(request: bytes, received: float, stratum: int) -> bytes | None:
     if len(request) < PACKET.size:
         return None
-    first, _, poll, _, _, _, _, _, _, _, client_transmit = PACKET.unpack_from(request)
+    fields = PACKET.unpack_from(request)
+    first, poll, client_transmit = fields[0], fields[2], fields[-1]
     version, mode = (first >> 3) & 0x7, first & 0x7
     if mode != 3:  # only client requests
         return None
