@@ -199,6 +199,9 @@ class UnitTask:
             if os.path.islink(path) and writes_unit_file:
                 raise TaskError(f"unit {request.name}: {path} is a symlink to {os.readlink(path)} (a masked or "
                                 "linked unit); unmask or remove it before writing a unit file there")
+            if is_vendor_path(path, self.root):
+                raise TaskError(f"unit {request.name}: {path} is a vendor file; this module only writes and "
+                                "removes files in the admin directory (use dropin to change a vendor unit)")
             before = None if os.path.islink(path) else read_text(path)
             after = self._render(request)
             plan = UnitPlan(request=request, path=path, before=before, after=after)
@@ -360,8 +363,6 @@ class UnitTask:
             req = plan.request
             if req.state == "absent":
                 if plan.before is not None:
-                    if is_vendor_path(plan.path, self.root):
-                        raise TaskError(f"unit {req.name}: refusing to remove vendor file {plan.path}")
                     plan.backup_file = remove_file(self.module, plan.path, req.backup)
                     files_changed = True
                 ddir = os.path.dirname(plan.path) if req.dropin else plan.path + ".d"

@@ -298,3 +298,14 @@ def test_lint_of_a_dropin_sees_the_merged_unit(unit_dir: Path) -> None:
     result = run(module, params(name="a.service", sections={"Unit": {"After": "network-online.target"}}),
                  dropin=True)
     assert result["units"][0]["lint"] == []
+
+
+def test_vendor_files_are_never_written_or_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vendor = tmp_path / "usr/lib/systemd/system"
+    vendor.mkdir(parents=True)
+    (vendor / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
+    monkeypatch.setattr(_manager, "unit_directory", lambda scope, root: str(vendor))
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    with pytest.raises(TaskError, match="vendor file"):
+        run(module, params(name="a.service", state="absent", root=str(tmp_path)))
+    assert module.commands == [] and (vendor / "a.service").exists()
