@@ -35,6 +35,8 @@ options:
     description:
       - When the file changed in this task and the unit is active (or is started by it),
         restart the unit once, after the daemon-reload.
+      - For a template (C(worker@.service)) or a drop-in of a template, its running instances
+        are restarted once, whether the task lists them or not.
     type: bool
     default: true
   validate:

@@ -95,6 +95,7 @@ class UnitPlan:
     validation: list[str] = field(default_factory=list)
     lint: list[dict[str, str]] = field(default_factory=list)
     backup_file: str | None = None
+    restarted_instances: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -319,10 +320,13 @@ class UnitTask:
             verbs[verb].append(plan.name)
             plan.actions.append(verb)
 
+        # A template's file or drop-in is every instance's configuration.
+        changed_templates = {p.name: p for p in self.plans if p.request.unit.is_template and p.file_changed}
         for plan in self.plans:
             req = plan.request
             running = plan.status.get("ActiveState") in RUNNING_STATES
             ufs = plan.unit_file_state
+            config_changed = plan.file_changed or req.unit.template in changed_templates
             if req.state == "absent" and not req.dropin:
                 if running:
                     act(plan, "stop")
@@ -348,9 +352,24 @@ class UnitTask:
                 act(plan, "start")
             elif req.active is False and running:
                 act(plan, "stop")
-            elif running and plan.file_changed and req.restart_on_change:
+            elif running and config_changed and req.restart_on_change:
                 act(plan, "restart")
+        self._restart_other_instances(changed_templates, verbs)
         return verbs
+
+    def _restart_other_instances(self, templates: Mapping[str, UnitPlan], verbs: dict[str, list[str]]) -> None:
+        """Running instances of a changed template that the task does not list: restart them once too."""
+        wanted = [p for p in templates.values() if p.request.restart_on_change and p.request.state == "present"]
+        if not wanted or not self.systemctl.live:
+            return
+        listed = {p.name for p in self.plans}
+        patterns = [f"{p.request.unit.prefix}@*.{p.request.unit.type}" for p in wanted]
+        for name in self.systemctl.running_units(patterns):
+            template = next((p for p in wanted if name.startswith(p.request.unit.prefix + "@")
+                             and name.endswith("." + p.request.unit.type)), None)
+            if template is not None and name not in listed and name not in verbs["restart"]:
+                verbs["restart"].append(name)
+                template.restarted_instances.append(name)
 
     # --- applying ----------------------------------------------------------------------------
 
@@ -472,6 +491,8 @@ class UnitTask:
         }
         if req.dropin:
             result["dropin"] = req.dropin
+        if plan.restarted_instances:
+            result["restarted_instances"] = list(plan.restarted_instances)
         if final and final.get("MainPID"):
             result["main_pid"] = int(final["MainPID"] or 0)
         if plan.backup_file:

@@ -140,6 +140,14 @@ class Systemctl:
 
     # --- changing --------------------------------------------------------------------------
 
+    def running_units(self, patterns: Sequence[str]) -> list[str]:
+        """Names of active (or activating, reloading) units matching glob patterns, in one call."""
+        if not patterns:
+            return []
+        _rc, out, _err = self.run("list-units", "--state=active,activating,reloading", "--no-legend", "--plain",
+                                  "--full", "--", *patterns)
+        return [line.split()[0] for line in out.splitlines() if line.strip()]
+
     def daemon_reload(self) -> None:
         self.run("daemon-reload")
 

@@ -303,6 +303,12 @@ units:
       description: Whether the unit was (or would be) restarted because its file changed.
       type: bool
       sample: false
+    restarted_instances:
+      description: Running instances of a changed template that were (or would be) restarted
+        although the task did not list them.
+      type: list
+      elements: str
+      sample: [worker@1.service, worker@2.service]
     actions:
       description: The systemctl verbs run for this unit, in order.
       type: list

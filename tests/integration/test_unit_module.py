@@ -268,8 +268,31 @@ def test_template_and_instances(bench_host: BenchHost) -> None:
     assert [u["actions"] for u in result["units"]] == [[], ["enable", "start"], ["enable", "start"]]
     assert show(host, "worker@2.service")["ActiveState"] == "active"
     assert host.play([task]).results[0]["changed"] is False
+
+    # an instance the task does not list, then a change of the template: every running
+    # instance is restarted once and runs with the new configuration
+    host.exec("systemctl", "start", "worker@7.service")
+    pids = {n: show(host, n)["MainPID"] for n in ("worker@1.service", "worker@2.service", "worker@7.service")}
+    edited = unit_task(units=[
+        {"name": "worker@.service", "sections": {
+            "Unit": {"Description": "worker %i"},
+            "Service": {"ExecStart": "/usr/bin/sleep infinity", "Environment": "WORKER=%i"},
+            "Install": {"WantedBy": "multi-user.target"}}},
+        {"name": "worker@1.service", "enabled": True, "active": True},
+        {"name": "worker@2.service", "enabled": True, "active": True},
+    ])
+    reloads = count_daemon_reloads(host)
+    changed = host.play([edited]).results[0]
+    assert changed["units"][0]["restarted_instances"] == ["worker@7.service"]
+    assert [u["restarted"] for u in changed["units"][1:]] == [True, True]
+    assert count_daemon_reloads(host) == reloads + 1
+    for name, pid in pids.items():
+        state = host.systemctl_show(name, "MainPID", "Environment")
+        assert state["MainPID"] != pid and state["Environment"] == f"WORKER={name[7]}"
+    assert host.play([edited]).results[0]["changed"] is False
+
     host.play([unit_task(units=[{"name": "worker@1.service"}, {"name": "worker@2.service"},
-                                {"name": "worker@.service"}], state="absent")])
+                                {"name": "worker@7.service"}, {"name": "worker@.service"}], state="absent")])
     assert show(host, "worker@1.service")["ActiveState"] == "inactive"
 
 

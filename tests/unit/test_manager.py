@@ -309,3 +309,29 @@ def test_vendor_files_are_never_written_or_removed(tmp_path: Path, monkeypatch: 
     with pytest.raises(TaskError, match="vendor file"):
         run(module, params(name="a.service", state="absent", root=str(tmp_path)))
     assert module.commands == [] and (vendor / "a.service").exists()
+
+
+def test_changed_template_restarts_its_running_instances_once(unit_dir: Path) -> None:
+    class WithInstances(FakeModule):
+        def run_command(self, argv: list[str], **kw: Any) -> tuple[int, str, str]:
+            if "list-units" in argv:
+                self.commands.append(argv)
+                assert "w@*.service" in argv
+                return 0, "w@1.service loaded active running w 1\nw@9.service loaded active running w 9\n", ""
+            return super().run_command(argv, **kw)
+
+    (unit_dir / "w@.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
+    module = WithInstances({"w@1.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    result = run(module, params(units=[{"name": "w@.service", "sections": {"Service": {"ExecStart": "/bin/x %i"}}},
+                                       {"name": "w@1.service"}]))
+    assert module.verbs()[-1] == "restart w@1.service w@9.service"  # each once, in one call
+    template, listed = result["units"]
+    assert template["restarted_instances"] == ["w@9.service"]
+    assert listed["restarted"] is True and listed["actions"] == ["restart"]
+
+
+def test_unchanged_template_asks_for_no_instances(unit_dir: Path) -> None:
+    (unit_dir / "w@.service").write_text("[Service]\nExecStart=/bin/x %i\n")
+    module = FakeModule()
+    run(module, params(name="w@.service", sections={"Service": {"ExecStart": "/bin/x %i"}}))
+    assert not any("list-units" in argv for argv in module.commands)
