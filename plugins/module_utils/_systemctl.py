@@ -182,20 +182,8 @@ class Systemctl:
 
 
 def parse_show(text: str, expected: int) -> list[dict[str, str]]:
-    """Split `systemctl show` output of several units (blocks separated by blank lines)."""
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current = {}
-            continue
-        key, sep, value = line.partition("=")
-        if sep:
-            current[key] = value
-    if current:
-        blocks.append(current)
+    """Split `systemctl show` output of several units, checking that every unit answered."""
+    blocks = split_show(text)
     if len(blocks) != expected:
         raise SystemctlError(f"systemctl show returned {len(blocks)} blocks for {expected} units")
     return blocks
