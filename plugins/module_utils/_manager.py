@@ -359,14 +359,14 @@ class UnitTask:
 
     def _restart_other_instances(self, templates: Mapping[str, UnitPlan], verbs: dict[str, list[str]]) -> None:
         """Running instances of a changed template that the task does not list: restart them once too."""
-        wanted = [p for p in templates.values() if p.request.restart_on_change and p.request.state == "present"]
+        wanted = {name: p for name, p in templates.items()
+                  if p.request.restart_on_change and p.request.state == "present"}
         if not wanted or not self.systemctl.live:
             return
         listed = {p.name for p in self.plans}
-        patterns = [f"{p.request.unit.prefix}@*.{p.request.unit.type}" for p in wanted]
+        patterns = [f"{p.request.unit.prefix}@*.{p.request.unit.type}" for p in wanted.values()]
         for name in self.systemctl.running_units(patterns):
-            template = next((p for p in wanted if name.startswith(p.request.unit.prefix + "@")
-                             and name.endswith("." + p.request.unit.type)), None)
+            template = wanted.get(parse_unit_name(name).template or "")
             if template is not None and name not in listed and name not in verbs["restart"]:
                 verbs["restart"].append(name)
                 template.restarted_instances.append(name)

@@ -138,8 +138,6 @@ class Systemctl:
                 files[fields[0]] = {"state": fields[1], "preset": preset}
         return files
 
-    # --- changing --------------------------------------------------------------------------
-
     def running_units(self, patterns: Sequence[str]) -> list[str]:
         """Names of active (or activating, reloading) units matching glob patterns, in one call."""
         if not patterns:
@@ -147,6 +145,8 @@ class Systemctl:
         _rc, out, _err = self.run("list-units", "--state=active,activating,reloading", "--no-legend", "--plain",
                                   "--full", "--", *patterns)
         return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+    # --- changing --------------------------------------------------------------------------
 
     def daemon_reload(self) -> None:
         self.run("daemon-reload")
