@@ -33,12 +33,29 @@ options:
 options:
   restart_on_change:
     description:
-      - When the file changed in this task and the unit is active (or is started by it),
-        restart the unit once, after the daemon-reload.
+      - Restart a running unit once, after the daemon-reload, when it runs an old definition -
+        its managed file changed in this task, or the file is newer than the unit's current
+        activation (a change made by an earlier run that failed or was interrupted before the
+        restart, or made behind the module's back). A second run restarts nothing.
       - For a template (C(worker@.service)) or a drop-in of a template, its running instances
         are restarted once, whether the task lists them or not.
+      - Also governs O(restart_triggers).
     type: bool
     default: true
+  restart_triggers:
+    description:
+      - Absolute paths on the target (the program, its configuration, an C(EnvironmentFile=),
+        a credential) whose change must restart the unit.
+      - When any of them was modified after the running unit's current activation began, the
+        unit is restarted once. Stateless - the unit's activation time is the record, so a
+        second run restarts nothing; check mode reports the restart.
+      - A symlink counts as changed when the link or its target changed. A path that does not
+        exist triggers nothing and gives a warning (in check mode an earlier task may not have
+        created it yet).
+      - On a template, the triggers apply to its running instances.
+    type: list
+    elements: path
+    default: []
   validate:
     description:
       - How the candidate file is checked before it replaces anything, with
@@ -92,6 +109,35 @@ options:
       - Also reload when systemd reports a managed unit as changed on disk (C(NeedDaemonReload=yes)).
     type: bool
     default: true
+"""
+
+    # How the task waits for the jobs it queued and judges the units it started.
+    WAIT = r"""
+options:
+  wait_timeout:
+    description:
+      - Seconds to wait for the start, stop and restart jobs of the task. Jobs are queued
+        without blocking and polled, so the task never hangs - a unit still starting or
+        stopping after this long fails the task with its state and journal, within a second or
+        two of the limit. The job itself stays queued in systemd.
+    type: float
+    default: 120
+  settle:
+    description:
+      - After a start or restart, every started unit must stay up this many seconds - still
+        C(active), with the same main PID and invocation and no automatic restart (C(NRestarts)).
+        A program that exits or crashes right after its start fails the task.
+      - The window counts from the moment each unit became active and all units of the task
+        settle together, in one window.
+      - V(0) turns the window off (units are still required to be active once their job is done).
+    type: float
+    default: 1
+  no_block:
+    description:
+      - Queue the start, stop and restart jobs and return without waiting for them or judging
+        the units (C(systemctl --no-block)). The result lists them in RV(queued).
+    type: bool
+    default: false
 """
 
     ATTRIBUTES = r"""

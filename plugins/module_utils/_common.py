@@ -24,6 +24,7 @@ FILE_OPTIONS: dict[str, dict[str, Any]] = {
     "content": {"type": "str"},
     "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
     "restart_on_change": {"type": "bool", "default": True},
+    "restart_triggers": {"type": "list", "elements": "path", "default": []},
     "validate": {"type": "str", "default": "strict", "choices": ["strict", "errors", "off"]},
     "lint": {"type": "str", "default": "warn", "choices": ["warn", "error", "off"]},
     "backup": {"type": "bool", "default": False},
@@ -40,6 +41,13 @@ RUNTIME_OPTIONS: dict[str, dict[str, Any]] = {
 
 RELOAD_OPTIONS: dict[str, dict[str, Any]] = {
     "daemon_reload": {"type": "bool", "default": True},
+}
+
+# How the task waits for the jobs it queued and judges the units (task level only).
+WAIT_OPTIONS: dict[str, dict[str, Any]] = {
+    "wait_timeout": {"type": "float", "default": 120},
+    "settle": {"type": "float", "default": 1},
+    "no_block": {"type": "bool", "default": False},
 }
 
 

@@ -1,23 +1,34 @@
 # Copyright: unitcraft.systemd contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private module_utils: not a public API, may change without notice.
-"""One task of the `unit` and `dropin` modules: plan, lint, validate, install, reload, act.
+"""One task of the `unit` and `dropin` modules: plan, lint, validate, install, reload, act, judge.
 
 The plan (what files and runtime state will change) is computed before anything is
 touched, so check mode reports exactly what a real run does; only `_apply` mutates the host,
 and every systemctl call goes through the gateway in a fixed order:
-stop/disable -> files -> mask/unmask -> enable -> one daemon-reload -> start/restart.
+stop (waited for) -> disable -> files -> mask/unmask -> enable -> one daemon-reload ->
+start/restart (queued) -> the health gate waits for the jobs and judges every unit.
 Links are made with --no-reload before the reload, so the one reload sees files and links.
+A failed step does not stop the steps for other units; the task fails at the end, listing
+every failure with systemd's evidence, and still reports what changed.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import unit_directory
+from ansible_collections.unitcraft.systemd.plugins.module_utils._directives import is_single_valued
+from ansible_collections.unitcraft.systemd.plugins.module_utils._health import (
+    RUNNING,
+    STOPPED_WANT,
+    HealthGate,
+    Outcome,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._install import (
     apply_attributes,
     install_file,
@@ -27,7 +38,17 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._install import 
     remove_file,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._lint import lint_sections
+from ansible_collections.unitcraft.systemd.plugins.module_utils._requests import (  # noqa: F401 (re-exported)
+    TaskError,
+    UnitRequest,
+    build_requests,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import Systemctl, SystemctlError
+from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import (
+    ACTIVATION_PROPERTIES,
+    missing,
+    newer_than_activation,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import (
     UnitFileError,
     parse_unit,
@@ -39,45 +60,15 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._validate import
 ENABLED_STATES = frozenset({"enabled", "enabled-runtime"})
 # unit-file states where `enabled: true` has nothing left to do (no [Install], or enabled another way)
 ENABLE_SATISFIED = ENABLED_STATES | frozenset({"static", "indirect", "generated", "transient", "alias"})
+MASKED_STATES = frozenset({"masked", "masked-runtime"})
 FILE_STATE_VERBS = (("enable", "enabled"), ("reenable", "enabled"), ("disable", "disabled"),
                     ("mask", "masked"), ("unmask", "unknown"))
 RUNNING_STATES = frozenset({"active", "activating", "reloading"})
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload",
-                   "MainPID", "FragmentPath")
-
-PER_UNIT_KEYS = ("sections", "content", "state", "enabled", "masked", "active", "restart_on_change",
-                 "validate", "lint", "backup", "mode", "owner", "group", "dropin")
-
-
-class TaskError(Exception):
-    """Bad input or a failed step; `msg` is what the user sees, `result` what happened so far."""
-
-    def __init__(self, msg: str, result: dict[str, Any] | None = None) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.result = result or {}
-
-
-@dataclass
-class UnitRequest:
-    """One unit (or one drop-in of a unit) as the user asked for it, checked."""
-
-    name: str
-    unit: UnitName
-    state: str = "present"
-    sections: Mapping[str, Any] | None = None
-    content: str | None = None
-    enabled: bool | None = None
-    masked: bool | None = None
-    active: bool | None = None
-    restart_on_change: bool = True
-    validate: str = "strict"
-    lint: str = "warn"
-    backup: bool = False
-    mode: Any = "0644"
-    owner: str | None = None
-    group: str | None = None
-    dropin: str | None = None  # drop-in stem when the file managed is `<unit>.d/<dropin>.conf`
+                   "MainPID", "FragmentPath", "NRestarts", "Result", *ACTIVATION_PROPERTIES)
+FINAL_PROPERTIES = ("Id", "ActiveState", "SubState", "Result", "UnitFileState", "MainPID", "NRestarts")
+VERBS = ("stop", "disable", "mask", "unmask", "enable", "reenable", "start", "restart")
+INSTALL_KEYS = ("WantedBy", "RequiredBy", "UpheldBy", "Alias", "Also", "DefaultInstance")
 
 
 @dataclass
@@ -89,6 +80,7 @@ class UnitPlan:
     file_changed: bool = False
     attrs_changed: bool = False
     base_fragment: str | None = None
+    overrides_vendor: bool = False  # an /etc file that shadows a vendor unit of the same name
     status: dict[str, str] = field(default_factory=dict)
     unit_file_state: str = "unknown"
     actions: list[str] = field(default_factory=list)
@@ -96,6 +88,9 @@ class UnitPlan:
     lint: list[dict[str, str]] = field(default_factory=list)
     backup_file: str | None = None
     restarted_instances: list[str] = field(default_factory=list)
+    stopped_instances: list[str] = field(default_factory=list)
+    instance_links: list[str] = field(default_factory=list)
+    restart_triggered_by: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -103,89 +98,33 @@ class UnitPlan:
 
     @property
     def changed(self) -> bool:
-        return self.file_changed or self.attrs_changed or bool(self.actions)
-
-
-def build_requests(params: Mapping[str, Any], dropin_module: bool = False) -> list[UnitRequest]:
-    """Turn module parameters (with `name` or `units`) into checked requests; raise TaskError on bad input."""
-    if params.get("units") is not None:
-        items = params["units"]
-        if not items:
-            raise TaskError("units: the list is empty; give at least one item with a name")
-    else:
-        items = [{"name": params["name"]}]
-    requests = []
-    seen: set[tuple[str, str | None]] = set()
-    for index, item in enumerate(items):
-        where = f"units[{index}]" if params.get("units") is not None else "name"
-        if not isinstance(item, Mapping) or not item.get("name"):
-            raise TaskError(f"{where}: every item needs a name (the unit name with its type suffix)")
-        merged: dict[str, Any] = {}
-        takes_source = item.get("sections") is not None or item.get("content") is not None
-        for key in PER_UNIT_KEYS:
-            value = item.get(key)
-            if value is None and not (takes_source and key in ("sections", "content")):
-                value = params.get(key)
-            if value is not None:
-                merged[key] = value
-        request = _check_request(item["name"], merged, where, params, dropin_module)
-        ident = (request.name, request.dropin)
-        if ident in seen:
-            raise TaskError(f"{where}: unit {request.name} is listed more than once")
-        seen.add(ident)
-        requests.append(request)
-    return requests
-
-
-def _check_request(name: str, opts: dict[str, Any], where: str, params: Mapping[str, Any],
-                   dropin_module: bool) -> UnitRequest:
-    try:
-        unit = parse_unit_name(name)
-    except UnitFileError as exc:
-        raise TaskError(f"{where}: {exc}") from None
-    if opts.get("sections") is not None and opts.get("content") is not None:
-        raise TaskError(f"unit {name}: give either sections or content, not both")
-    request = UnitRequest(name=name, unit=unit, **{k: v for k, v in opts.items() if k != "dropin"})
-    if dropin_module:
-        request.dropin = opts.get("dropin") or "override"
-        if "/" in request.dropin or request.dropin.startswith(".") or not request.dropin.strip():
-            raise TaskError(f"unit {name}: dropin {request.dropin!r} must be a plain file stem (no '/', no leading '.')")
-    live = params.get("root") is None and params.get("scope") != "global"
-    if request.active is not None and not live:
-        where_ = f"root {params.get('root')}" if params.get("root") else "scope global"
-        raise TaskError(f"unit {name}: active cannot be managed with {where_}: there is no running manager "
-                        "to start or stop it; leave active out")
-    if request.active is not None and unit.is_template:
-        raise TaskError(f"unit {name}: a template is never started itself; start an instance such as "
-                        f"{unit.prefix}@example.{unit.type}")
-    has_source = request.sections is not None or request.content is not None
-    if request.masked and has_source and not dropin_module:
-        raise TaskError(f"unit {name}: masked is true but the task also writes its unit file; masking replaces "
-                        "that file with a link to /dev/null. Use state: absent, or drop masked")
-    if has_source and request.state == "absent":
-        raise TaskError(f"unit {name}: state absent removes the file; sections/content make no sense with it")
-    if dropin_module and request.state == "present" and not has_source:
-        raise TaskError(f"unit {name}: a drop-in needs sections or content (or state: absent)")
-    return request
+        return self.file_changed or self.attrs_changed or bool(self.actions) or bool(self.stopped_instances)
 
 
 class UnitTask:
     """Carries out one module invocation for a list of requests."""
 
     def __init__(self, module: Any, requests: Sequence[UnitRequest], scope: str = "system",
-                 root: str | None = None, daemon_reload: bool = True) -> None:
+                 root: str | None = None, daemon_reload: bool = True, wait_timeout: float = 120,
+                 settle: float = 1, no_block: bool = False) -> None:
         self.module = module
         self.requests = list(requests)
         self.scope = scope
         self.root = root
         self.daemon_reload = daemon_reload
+        self.no_block = no_block
         self.check_mode = bool(module.check_mode)
         self.diff_mode = bool(getattr(module, "_diff", False))
         self.systemctl = Systemctl(module, scope=scope, root=root)
+        self.gate = HealthGate(self.systemctl, wait_timeout=wait_timeout, settle=settle)
         self.unit_dir = unit_directory(scope, root)
         self.plans: list[UnitPlan] = []
+        self.instances: dict[str, list[dict[str, str]]] = {}  # template -> its loaded instances' status
         self.daemon_reloaded = False
         self.restarted: set[str] = set()
+        self.queued: list[str] = []
+        self.outcomes: dict[str, Outcome] = {}
+        self.failures: list[str] = []
         self.warnings: list[str] = []
 
     # --- planning --------------------------------------------------------------------------
@@ -196,7 +135,7 @@ class UnitTask:
                 path = os.path.join(self.unit_dir, f"{request.name}.d", f"{request.dropin}.conf")
             else:
                 path = os.path.join(self.unit_dir, request.name)
-            writes_unit_file = not request.dropin and (request.sections is not None or request.content is not None)
+            writes_unit_file = not request.dropin and request.has_source
             if os.path.islink(path) and writes_unit_file:
                 raise TaskError(f"unit {request.name}: {path} is a symlink to {os.readlink(path)} (a masked or "
                                 "linked unit); unmask or remove it before writing a unit file there")
@@ -212,7 +151,42 @@ class UnitTask:
                 plan.file_changed = after != before
             if request.dropin:
                 plan.base_fragment = self._find_fragment(request.unit)
+            else:
+                self._check_unit_plan(plan)
             self.plans.append(plan)
+
+    def _check_unit_plan(self, plan: UnitPlan) -> None:
+        """Refuse, while planning, what systemctl would refuse half-way through the task."""
+        req = plan.request
+        if req.masked and req.state == "present" and os.path.lexists(plan.path) \
+                and os.path.realpath(plan.path) != "/dev/null":
+            raise TaskError(f"unit {req.name}: masked: true, but {plan.path} exists, and systemctl mask cannot "
+                            "replace a unit file in the admin directory. To remove that file and mask the unit "
+                            "in one task, use state: absent with masked: true")
+        if req.state == "absent":
+            plan.overrides_vendor = plan.before is not None and self._find_fragment(req.unit, vendor_only=True) \
+                is not None
+            if req.unit.is_template:
+                plan.instance_links = self._links_to(plan.path)
+        if req.unit.is_template and req.enabled and req.state == "present":
+            install = _install_section(plan.after or plan.before or self._find_fragment(req.unit)) or {}
+            if not install.get("DefaultInstance"):
+                raise TaskError(f"unit {req.name}: enabled: true on a template needs DefaultInstance= in its "
+                                f"[Install] section; otherwise enable instances such as "
+                                f"{req.unit.prefix}@example.{req.unit.type}")
+
+    def _links_to(self, target: str) -> list[str]:
+        """Symlinks in the admin directory's .wants/.requires/.upholds folders that point at `target`."""
+        found = []
+        try:
+            folders = [e.path for e in os.scandir(self.unit_dir) if e.is_dir() and not e.name.endswith(".d")]
+        except OSError:
+            return []
+        for folder in folders:
+            for entry in os.scandir(folder):
+                if entry.is_symlink() and os.path.join(folder, os.readlink(entry.path)) == target:
+                    found.append(entry.path)
+        return sorted(found)
 
     def _render(self, request: UnitRequest) -> str | None:
         try:
@@ -226,16 +200,19 @@ class UnitTask:
             raise TaskError(str(exc)) from None
         return None
 
-    def _find_fragment(self, unit: UnitName) -> str | None:
+    def _find_fragment(self, unit: UnitName, vendor_only: bool = False) -> str | None:
         """Text of the unit file systemd would load: the admin directory first, then the search path."""
         if self.scope == "system":
             vendor = ["/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
                       "/lib/systemd/system"]
         else:
             vendor = ["/etc/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user"]
-        dirs = [self.unit_dir] + [os.path.join(self.root, d.lstrip("/")) if self.root else d for d in vendor]
+        dirs = ([] if vendor_only else [self.unit_dir]) + \
+            [os.path.join(self.root, d.lstrip("/")) if self.root else d for d in vendor]
         for name in [unit.name] + ([unit.template] if unit.template else []):
             for directory in dirs:
+                if os.path.join(directory, name) == os.path.join(self.unit_dir, name) and vendor_only:
+                    continue
                 text = read_text(os.path.join(directory, name))
                 if text is not None:
                     return text
@@ -277,6 +254,7 @@ class UnitTask:
                                  dropin_paths={req.dropin: plan.path})
             else:
                 cand = Candidate(name=req.name, fragment=plan.after, fragment_path=plan.path)
+            cand.sections = req.sections
             if req.unit.type == "timer":
                 cand.calendars = _values(parse_unit(plan.after, unit=req.name).get("Timer", {}).get("OnCalendar"))
             candidates.append(cand)
@@ -289,16 +267,28 @@ class UnitTask:
             problems.extend(bad)
             if plan.request.validate == "errors":
                 self.warnings.extend(f"unit {plan.name}: {w}" for w in verdict.warnings)
+            self.warnings.extend(f"unit {plan.name}: {a}" for a in verdict.advisories)
         if problems:
             raise TaskError("validation failed, nothing was changed (systemd-analyze said):\n" + "\n".join(problems)
                             + ("\n(validate: strict fails on warnings too; validate: errors only on errors)"
                                if any(p.request.validate == "strict" for p in todo) else ""))
 
     def read_state(self) -> None:
-        # the manager refuses to `show` a template; its file state comes from is-enabled
+        # the manager refuses to `show` a template; its file state comes from is-enabled,
+        # its loaded instances from a glob in the same `show`
         shown = [p.name for p in self.plans if not p.request.unit.is_template]
+        templates = {p.name: f"{p.request.unit.prefix}@*.{p.request.unit.type}"
+                     for p in self.plans if p.request.unit.is_template}
         if self.systemctl.live:
-            status = self.systemctl.show(shown, SHOW_PROPERTIES)
+            if templates:
+                blocks = self.systemctl.show_units(shown + sorted(set(templates.values())), SHOW_PROPERTIES)
+                status = dict(zip(shown, blocks[:len(shown)]))
+                for block in blocks[len(shown):]:
+                    template = parse_unit_name(block.get("Id", "")).template
+                    if template in templates and block.get("Id") not in status:
+                        self.instances.setdefault(template, []).append(block)
+            else:
+                status = self.systemctl.show(shown, SHOW_PROPERTIES)
             for plan in self.plans:
                 plan.status = status.get(plan.name, {})
                 plan.unit_file_state = plan.status.get("UnitFileState") or "unknown"
@@ -312,36 +302,29 @@ class UnitTask:
 
     def plan_runtime(self) -> dict[str, list[str]]:
         """Runtime actions per verb, in the order they run; also recorded on each plan."""
-        verbs: dict[str, list[str]] = {v: [] for v in
-                                       ("stop", "disable", "mask", "unmask", "enable", "reenable", "start",
-                                        "restart")}
+        verbs: dict[str, list[str]] = {v: [] for v in VERBS}
 
         def act(plan: UnitPlan, verb: str) -> None:
             verbs[verb].append(plan.name)
             plan.actions.append(verb)
 
-        # A template's file or drop-in is every instance's configuration.
-        changed_templates = {p.name: p for p in self.plans if p.request.unit.is_template and p.file_changed}
+        templates = {p.name: p for p in self.plans if p.request.unit.is_template and p.request.state == "present"}
         for plan in self.plans:
             req = plan.request
             running = plan.status.get("ActiveState") in RUNNING_STATES
             ufs = plan.unit_file_state
-            config_changed = plan.file_changed or req.unit.template in changed_templates
             if req.state == "absent" and not req.dropin:
-                if running:
-                    act(plan, "stop")
-                if ufs in ENABLED_STATES or ufs in ("linked", "linked-runtime"):
-                    act(plan, "disable")
+                self._plan_removal(plan, running, act, verbs)
                 continue
-            if req.masked is True and ufs not in ("masked", "masked-runtime"):
+            if req.masked is True and ufs not in MASKED_STATES:
                 if running:
                     act(plan, "stop")
                 act(plan, "mask")
                 continue
-            if req.masked is False and ufs in ("masked", "masked-runtime"):
+            if req.masked is False and ufs in MASKED_STATES:
                 act(plan, "unmask")
                 ufs = "unknown"
-            if req.enabled is True and ufs not in ENABLE_SATISFIED:
+            if req.enabled is True and ufs not in ENABLE_SATISFIED and self._can_enable(plan, templates):
                 act(plan, "enable")
             elif req.enabled is False and ufs in ENABLED_STATES:
                 act(plan, "disable")
@@ -352,81 +335,137 @@ class UnitTask:
                 act(plan, "start")
             elif req.active is False and running:
                 act(plan, "stop")
-            elif running and config_changed and req.restart_on_change:
-                act(plan, "restart")
-        self._restart_other_instances(changed_templates, verbs)
+            elif running and req.restart_on_change:
+                template = templates.get(req.unit.template or "")
+                if self._needs_restart(plan, plan.status, template):
+                    act(plan, "restart")
+        self._restart_other_instances(templates, verbs)
         return verbs
 
+    def _can_enable(self, plan: UnitPlan, templates: Mapping[str, UnitPlan]) -> bool:
+        """The unit file systemd will load has an [Install] section (without one, systemd calls it static)."""
+        if plan.request.dropin:
+            return True  # the drop-in module never enables
+        template = templates.get(plan.request.unit.template or "")
+        text = plan.after or plan.before or (template.after if template else None) \
+            or self._find_fragment(plan.request.unit)
+        return text is None or _has_install(text)
+
+    def _plan_removal(self, plan: UnitPlan, running: bool, act: Any, verbs: dict[str, list[str]]) -> None:
+        req = plan.request
+        ufs = plan.unit_file_state
+        if req.unit.is_template:
+            for inst in self.instances.get(req.name, []):
+                if inst.get("ActiveState") in RUNNING_STATES:
+                    verbs["stop"].append(inst["Id"])
+                    plan.stopped_instances.append(inst["Id"])
+            if plan.before is not None:
+                act(plan, "disable")  # a template's disable also removes its instances' links
+        elif plan.overrides_vendor:
+            # the vendor unit takes over again: keep its enablement, run it on its own definition
+            if running and not req.masked:
+                act(plan, "restart")
+        else:
+            if running:
+                act(plan, "stop")
+            if ufs in ENABLED_STATES or ufs in ("linked", "linked-runtime"):
+                act(plan, "disable")
+        if req.masked and ufs not in MASKED_STATES:
+            if running and "stop" not in plan.actions:
+                act(plan, "stop")
+            act(plan, "mask")
+
+    def _needs_restart(self, plan: UnitPlan, status: Mapping[str, str], template: UnitPlan | None) -> bool:
+        """A running unit runs an old definition: its file (or its template's) changed, or a trigger is newer."""
+        req = plan.request
+        if plan.file_changed or (template is not None and template.file_changed):
+            return True
+        paths = list(req.restart_triggers)
+        if req.has_source:
+            paths.append(plan.path)
+        if template is not None:
+            paths += [template.path, *template.request.restart_triggers]
+        plan.restart_triggered_by = newer_than_activation(paths, status)
+        return bool(plan.restart_triggered_by)
+
     def _restart_other_instances(self, templates: Mapping[str, UnitPlan], verbs: dict[str, list[str]]) -> None:
-        """Running instances of a changed template that the task does not list: restart them once too."""
-        wanted = {name: p for name, p in templates.items()
-                  if p.request.restart_on_change and p.request.state == "present"}
-        if not wanted or not self.systemctl.live:
-            return
+        """Running instances of a template in this task that the task does not list: restart those on an
+        old definition once too."""
         listed = {p.name for p in self.plans}
-        patterns = [f"{p.request.unit.prefix}@*.{p.request.unit.type}" for p in wanted.values()]
-        for name in self.systemctl.running_units(patterns):
-            template = wanted.get(parse_unit_name(name).template or "")
-            if template is not None and name not in listed and name not in verbs["restart"]:
-                verbs["restart"].append(name)
-                template.restarted_instances.append(name)
+        for name, template in templates.items():
+            if not template.request.restart_on_change:
+                continue
+            for inst in self.instances.get(name, []):
+                unit = inst.get("Id", "")
+                if unit in listed or unit in verbs["restart"] or inst.get("ActiveState") not in RUNNING_STATES:
+                    continue
+                paths = [template.path, *template.request.restart_triggers]
+                if template.file_changed or newer_than_activation(paths, inst):
+                    verbs["restart"].append(unit)
+                    template.restarted_instances.append(unit)
 
     # --- applying ----------------------------------------------------------------------------
 
+    def _step(self, verb: Any, units: list[str]) -> None:
+        """One batched systemctl verb; a failure is recorded and the task goes on with the next step."""
+        try:
+            verb(units)
+        except SystemctlError as exc:
+            self.failures.append(str(exc))
+
     def _apply(self, verbs: dict[str, list[str]]) -> None:
         sc = self.systemctl
-        sc.stop(verbs["stop"])
-        sc.disable(verbs["disable"])
-        files_changed = False
+        since = time.time()
+        self._step(sc.stop, verbs["stop"])
+        self._judge({u: STOPPED_WANT for u in verbs["stop"]}, since)  # files go only once units are down
+        self._step(sc.disable, verbs["disable"])
         for plan in self.plans:
             req = plan.request
             if req.state == "absent":
                 if plan.before is not None:
                     plan.backup_file = remove_file(self.module, plan.path, req.backup)
-                    files_changed = True
+                for link in plan.instance_links:
+                    if os.path.islink(link):
+                        os.unlink(link)
                 ddir = os.path.dirname(plan.path) if req.dropin else plan.path + ".d"
                 remove_dir_if_empty(ddir)
             elif plan.file_changed and plan.after is not None:
                 plan.backup_file = install_file(self.module, plan.path, plan.after, req.mode, req.owner,
                                                 req.group, req.backup)
-                files_changed = True
-        sc.mask(verbs["mask"])
-        sc.unmask(verbs["unmask"])
-        sc.enable(verbs["enable"])
-        sc.reenable(verbs["reenable"])
-        if self._reload_wanted(files_changed or _links_change(verbs)):
-            sc.daemon_reload()
+        self._step(sc.mask, verbs["mask"])
+        self._step(sc.unmask, verbs["unmask"])
+        self._step(sc.enable, verbs["enable"])
+        self._step(sc.reenable, verbs["reenable"])
+        if self._reload_wanted(any(p.file_changed for p in self.plans) or _links_change(verbs)):
+            try:
+                sc.daemon_reload()
+            except SystemctlError as exc:
+                raise TaskError(f"{exc}; nothing was started or restarted", self.result(self._final_state())) \
+                    from None
             self.daemon_reloaded = True
-        try:
-            sc.start(verbs["start"])
-            sc.restart(verbs["restart"])
-        except SystemctlError as exc:
-            raise TaskError(f"{exc}{self._failure_details(verbs['start'] + verbs['restart'])}") from None
+        since = time.time()
+        self._step(sc.start, verbs["start"])
+        self._step(sc.restart, verbs["restart"])
         self.restarted.update(verbs["restart"])
+        wants = {u: RUNNING for u in verbs["start"] + verbs["restart"]}
+        # units asked to be active that are on their way (activating, auto-restart) are judged too
+        wants.update({p.name: RUNNING for p in self.plans
+                      if p.request.active and p.status.get("ActiveState") in ("activating", "reloading")})
+        self._judge(wants, since)
+
+    def _judge(self, wants: Mapping[str, str], since: float) -> None:
+        if not wants:
+            return
+        if self.no_block:
+            self.queued.extend(u for u in wants if u not in self.queued)
+            return
+        before = {p.name: p.status for p in self.plans}
+        self.outcomes.update(self.gate.wait(wants, since, before))
 
     def _reload_wanted(self, disk_changed: bool) -> bool:
         if not self.daemon_reload or not self.systemctl.live:
             return False
         return disk_changed or any(_stale_in_manager(p) for p in self.plans)
-
-    def _failure_details(self, units: list[str]) -> str:
-        try:
-            status = self.systemctl.show(units, ("ActiveState", "Result"))
-        except SystemctlError:
-            return ""
-        failed = [u for u, s in status.items() if s.get("ActiveState") not in RUNNING_STATES]
-        details = [f"{u}: ActiveState={status[u].get('ActiveState')} Result={status[u].get('Result')}"
-                   for u in failed]
-        journal = self.module.get_bin_path("journalctl")
-        if journal and failed:
-            argv = [journal, "--no-pager", "-n", "20", "-b"]
-            if self.scope == "user":
-                argv.append("--user")
-            for u in failed:
-                argv += ["-u", u]
-            _rc, out, _err = self.module.run_command(argv)
-            details.append("last journal lines:\n" + out.strip())
-        return "\n" + "\n".join(details) if details else ""
 
     def run(self) -> dict[str, Any]:
         self.plan_files()
@@ -439,23 +478,50 @@ class UnitTask:
                     and plan.after is not None:
                 plan.attrs_changed = apply_attributes(self.module, plan.path, plan.request.mode,
                                                       plan.request.owner, plan.request.group)
+            absent_triggers = missing(plan.request.restart_triggers)
+            if absent_triggers:
+                self.warnings.append(f"unit {plan.name}: restart_triggers {', '.join(absent_triggers)} "
+                                     "do not exist (yet) on the target, so they cannot trigger a restart")
         disk_changed = any(p.file_changed for p in self.plans) or _links_change(verbs)
         if self.check_mode:
             self.daemon_reloaded = self._reload_wanted(disk_changed)
             self.restarted.update(verbs["restart"])
-        else:
-            self._apply(verbs)
-        return self.result(final=self._final_state())
+            return self.result(final={})
+        self._apply(verbs)
+        result = self.result(final=self._final_state())
+        problems = self.failures + [o.describe() for o in self.outcomes.values() if not o.ok]
+        if problems:
+            raise TaskError(f"{len(problems)} problem(s); everything else the task planned was done:\n"
+                            + "\n".join(problems), result)
+        return result
 
     def _final_state(self) -> dict[str, dict[str, str]]:
         if self.check_mode or not self.systemctl.live:
             return {}
         if not self.daemon_reloaded and not any(p.actions for p in self.plans):
             return {p.name: p.status for p in self.plans}  # nothing ran: what we read is still true
-        return self.systemctl.show([p.name for p in self.plans if not p.request.unit.is_template],
-                                   ("ActiveState", "SubState", "UnitFileState", "MainPID"))
+        try:
+            return self.systemctl.show([p.name for p in self.plans if not p.request.unit.is_template],
+                                       FINAL_PROPERTIES)
+        except SystemctlError as exc:
+            self.failures.append(str(exc))
+            return {}
 
     # --- reporting ---------------------------------------------------------------------------
+
+    def _file_state_after(self, plan: UnitPlan, final: Mapping[str, str] | None) -> str:
+        """The unit-file state after the task, as systemd reports it when it has re-read the links."""
+        ufs = plan.unit_file_state
+        for verb, state in FILE_STATE_VERBS:
+            if verb in plan.actions:
+                ufs = state
+        fresh = self.daemon_reloaded or not any(v in plan.actions for v, _ in FILE_STATE_VERBS)
+        if final and final.get("UnitFileState") and (fresh or ufs == "unknown"):
+            return final["UnitFileState"]
+        if plan.request.state == "absent" and not plan.request.dropin and ufs not in MASKED_STATES \
+                and not plan.overrides_vendor:
+            return "not-found" if plan.before is not None or ufs == "unknown" else ufs
+        return ufs
 
     def unit_result(self, plan: UnitPlan, final: Mapping[str, str] | None) -> dict[str, Any]:
         req = plan.request
@@ -466,35 +532,40 @@ class UnitTask:
             active_state = "inactive"
         if final:
             active_state = final.get("ActiveState", active_state)
-        # The manager caches UnitFileState until a reload, and links change after ours
-        # (--no-reload): so the state after the task is the one read before, moved by our verbs.
-        ufs = plan.unit_file_state
-        for verb, state in FILE_STATE_VERBS:
-            if verb in plan.actions:
-                ufs = state
-        if final and ufs == "unknown":
-            ufs = final.get("UnitFileState") or "unknown"
+        ufs = self._file_state_after(plan, final)
         result: dict[str, Any] = {
             "name": req.name,
             "path": plan.path,
             "changed": plan.changed,
             "state": req.state,
             "file_changed": plan.file_changed,
-            "enabled": ufs in ENABLED_STATES if ufs != "unknown" else None,
+            "enabled": ufs in ENABLED_STATES if ufs not in ("unknown", "") else None,
             "unit_file_state": ufs,
             "active": active_state in RUNNING_STATES if active_state not in ("", "unknown") else None,
             "active_state": active_state or "unknown",
             "restarted": req.name in self.restarted,
+            "queued": req.name in self.queued,
             "actions": list(plan.actions),
             "validation": list(plan.validation),
             "lint": list(plan.lint),
         }
+        if final and final.get("SubState"):
+            result["sub_state"] = final["SubState"]
+            result["result"] = final.get("Result", "")
         if req.dropin:
             result["dropin"] = req.dropin
         if plan.restarted_instances:
             result["restarted_instances"] = list(plan.restarted_instances)
+        if plan.stopped_instances:
+            result["stopped_instances"] = list(plan.stopped_instances)
+        if plan.restart_triggered_by:
+            result["restart_triggered_by"] = list(plan.restart_triggered_by)
         if final and final.get("MainPID"):
             result["main_pid"] = int(final["MainPID"] or 0)
+        outcome = self.outcomes.get(req.name)
+        if outcome is not None and not outcome.ok:
+            result["problem"] = outcome.problem
+            result["journal"] = list(outcome.journal)
         if plan.backup_file:
             result["backup_file"] = plan.backup_file
         if self.diff_mode and plan.file_changed:
@@ -506,9 +577,10 @@ class UnitTask:
     def result(self, final: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
         units = [self.unit_result(p, final.get(p.name)) for p in self.plans]
         result: dict[str, Any] = {
-            "changed": any(u["changed"] for u in units) or self.daemon_reloaded,
+            "changed": any(u["changed"] for u in units) or self.daemon_reloaded or bool(self.restarted),
             "daemon_reloaded": self.daemon_reloaded,
             "units": units,
+            "queued": list(self.queued),
             "systemctl_calls": self.systemctl.calls,
         }
         diffs = [u["diff"] for u in units if "diff" in u]
@@ -537,6 +609,9 @@ def merge_sections(base: Mapping[str, Mapping[str, Any]], overlay: Mapping[str, 
         target = merged.setdefault(section, {})
         for key, value in directives.items():
             values = _values(value)
+            if is_single_valued(section, key) and values:
+                target[key] = values[-1]
+                continue
             current = _values(target.get(key))
             for v in values:
                 current = [] if v == "" else current + [v]
@@ -548,6 +623,12 @@ def _values(value: Any) -> list[str]:
     if value is None:
         return []
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _has_install(text: str | None) -> bool:
+    """Whether a unit file has anything for `systemctl enable` to act on (else systemd calls it static)."""
+    install = _install_section(text) or {}
+    return any(install.get(key) not in (None, "", []) for key in INSTALL_KEYS)
 
 
 def _install_section(text: str | None) -> Any:
@@ -562,22 +643,48 @@ def _install_section(text: str | None) -> Any:
 def run_module(module: Any, dropin_module: bool = False) -> None:
     """Entry point shared by the `unit` and `dropin` modules: exit_json or fail_json, never return."""
     params = module.params
+    # A `path` key makes AnsibleModule add file facts to the result, `state: file` among them;
+    # this module's `state` is the unit's present/absent.
+    module.add_path_info = lambda kwargs: kwargs
+    task: UnitTask | None = None
+    failure: tuple[str, dict[str, Any] | None] | None = None
     try:
         requests = build_requests(params, dropin_module=dropin_module)
         task = UnitTask(module, requests, scope=params["scope"], root=params.get("root"),
-                        daemon_reload=params["daemon_reload"])
+                        daemon_reload=params["daemon_reload"], wait_timeout=params["wait_timeout"],
+                        settle=params["settle"], no_block=params["no_block"])
         result = task.run()
     except TaskError as exc:
-        module.fail_json(msg=exc.msg, **exc.result)
+        failure = (exc.msg, exc.result)
     except SystemctlError as exc:
-        module.fail_json(msg=str(exc))
+        failure = (str(exc), None)
     except OSError as exc:
-        module.fail_json(msg=f"{exc.filename or ''}: {exc.strerror or exc}")
-    for warning in task.warnings:
+        failure = (f"{exc.filename or ''}: {exc.strerror or exc}", None)
+    # outside the except blocks: the message is the evidence, a Python traceback would only hide it
+    if failure is not None:
+        _fail(module, task, *failure)
+    _warn(module, task)
+    module.exit_json(**_shaped(params, result))
+
+
+def _warn(module: Any, task: UnitTask | None) -> None:
+    for warning in task.warnings if task else []:
         module.warn(warning)
-    if params.get("units") is None:
+
+
+def _fail(module: Any, task: UnitTask | None, msg: str, result: dict[str, Any] | None) -> None:
+    """fail_json with what the task did so far: a failed task still says what changed."""
+    _warn(module, task)
+    if result is None and task is not None and task.plans:
+        result = task.result(final={})
+    module.fail_json(msg=msg, **_shaped(module.params, result or {}))
+
+
+def _shaped(params: Mapping[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """With `name`, the one unit's keys are also returned at the top level."""
+    if params.get("units") is None and result.get("units"):
         single = dict(result["units"][0])
         single.pop("changed", None)
         single.pop("diff", None)
-        result.update(single)
-    module.exit_json(**result)
+        result = {**result, **single}
+    return result

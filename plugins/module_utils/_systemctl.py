@@ -50,6 +50,7 @@ class Systemctl:
         self.scope = scope
         self.root = root
         self.calls = 0
+        self.journal_calls = 0
         self.commands: list[list[str]] = []
         self.binary = module.get_bin_path("systemctl", required=True) or "systemctl"
         self.env = systemd_tool_env(scope)
@@ -151,10 +152,10 @@ class Systemctl:
     def daemon_reload(self) -> None:
         self.run("daemon-reload")
 
-    def _batch(self, verb: str, units: Sequence[str], no_reload: bool = False) -> None:
+    def _batch(self, verb: str, units: Sequence[str], no_reload: bool = False, no_block: bool = False) -> None:
         if units:
-            args = [verb] + (["--no-reload"] if no_reload and self.live else []) + ["--", *units]
-            self.run(*args)
+            flags = (["--no-reload"] if no_reload and self.live else []) + (["--no-block"] if no_block else [])
+            self.run(verb, *flags, "--", *units)
 
     def enable(self, units: Sequence[str]) -> None:
         self._batch("enable", units, no_reload=True)
@@ -171,14 +172,31 @@ class Systemctl:
     def unmask(self, units: Sequence[str]) -> None:
         self._batch("unmask", units, no_reload=True)
 
+    # Jobs are only queued (--no-block): the health gate waits for them with a time limit.
     def start(self, units: Sequence[str]) -> None:
-        self._batch("start", units)
+        self._batch("start", units, no_block=True)
 
     def stop(self, units: Sequence[str]) -> None:
-        self._batch("stop", units)
+        self._batch("stop", units, no_block=True)
 
     def restart(self, units: Sequence[str]) -> None:
-        self._batch("restart", units)
+        self._batch("restart", units, no_block=True)
+
+    # --- the journal, the evidence of a start --------------------------------------------
+
+    def journal(self, unit: str, since: float, lines: int) -> list[str]:
+        """The unit's last `lines` journal lines of this boot since `since` (epoch seconds); [] if unreadable."""
+        binary = self.module.get_bin_path("journalctl")
+        if not binary:
+            return []
+        argv = [binary, "--no-pager", "--quiet", "--output=short-iso", "--boot", f"--lines={lines}",
+                f"--since=@{int(since)}"]
+        if self.scope == "user":
+            argv.append("--user")
+        argv += ["--unit", unit]
+        self.journal_calls += 1
+        rc, out, _err = self.module.run_command(argv, environ_update=self.env)
+        return [line for line in out.splitlines() if line.strip()] if rc == 0 else []
 
 
 def parse_show(text: str, expected: int) -> list[dict[str, str]]:

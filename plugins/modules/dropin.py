@@ -21,6 +21,7 @@ extends_documentation_fragment:
   - unitcraft.systemd._common.target
   - unitcraft.systemd._common.file
   - unitcraft.systemd._common.reload
+  - unitcraft.systemd._common.wait
   - unitcraft.systemd._common.attributes
 options:
   name:
@@ -52,6 +53,9 @@ options:
     default: present
     choices: [present, absent]
 notes:
+  - A running unit is restarted once when the drop-in changed, or when the drop-in or a path of
+    O(restart_triggers) is newer than its current activation; the task then waits for it to be
+    up again (O(wait_timeout), O(settle)) and fails with its state and journal if it is not.
   - The unit's own file is looked up in the scope's unit search path (C(/etc), C(/run),
     C(/usr/local/lib), C(/usr/lib), C(/lib)); for an instance, its template. If no unit file
     exists the drop-in cannot be validated - install the unit first or set O(validate=off).
@@ -145,6 +149,57 @@ lint:
   type: list
   elements: dict
   sample: []
+state:
+  description: The requested O(state) of the drop-in, V(present) or V(absent).
+  returned: always
+  type: str
+  sample: present
+file_changed:
+  description: Whether the drop-in file was written or removed.
+  returned: always
+  type: bool
+  sample: true
+actions:
+  description: The systemctl verbs run for the unit, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [restart]
+active_state:
+  description: systemd's C(ActiveState) of the unit after the task.
+  returned: always
+  type: str
+  sample: active
+unit_file_state:
+  description: The unit-file state after the task, as systemd reports it.
+  returned: always
+  type: str
+  sample: enabled
+restart_triggered_by:
+  description: The drop-in or O(restart_triggers) paths newer than the running unit's activation,
+    which made the task restart it.
+  returned: when such a restart was planned
+  type: list
+  elements: str
+  sample: [/etc/systemd/system/chrony.service.d/container.conf]
+restarted_instances:
+  description: Running instances of a template whose drop-in changed, restarted once.
+  returned: when the unit is a template with running instances
+  type: list
+  elements: str
+  sample: [worker@1.service]
+queued:
+  description: Units whose restart job was queued and not waited for (O(no_block=true)).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+problem:
+  description: Why the unit did not come back up after its restart (only when it did not); the
+    journal lines of that start are in RV(units[].journal) and in the failure message.
+  returned: failure
+  type: str
+  sample: "is not running after the start: it is failed"
 systemctl_calls:
   description: How many C(systemctl) processes the task started.
   returned: always
@@ -164,6 +219,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
     FILE_OPTIONS,
     RELOAD_OPTIONS,
     TARGET_OPTIONS,
+    WAIT_OPTIONS,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import run_module
 
@@ -176,6 +232,7 @@ def main() -> None:
             **FILE_OPTIONS,
             **TARGET_OPTIONS,
             **RELOAD_OPTIONS,
+            **WAIT_OPTIONS,
         },
         mutually_exclusive=[["sections", "content"]],
         supports_check_mode=True,

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - unitcraft.systemd._common.target
   - unitcraft.systemd._common.file
   - unitcraft.systemd._common.reload
+  - unitcraft.systemd._common.wait
   - unitcraft.systemd._common.attributes
 options:
   name:
@@ -39,9 +40,13 @@ options:
     description:
       - Many units in one task. Each item takes O(name) (required) and any per-unit option
         (O(sections), O(content), O(state), O(enabled), O(masked), O(active),
-        O(restart_on_change), O(validate), O(lint), O(backup), O(mode), O(owner), O(group)).
+        O(restart_on_change), O(restart_triggers), O(validate), O(lint), O(backup), O(mode),
+        O(owner), O(group)).
       - A per-unit option given at the task level is the default for every item. An item
         that sets O(sections) or O(content) takes neither from the task level.
+      - Task-level O(enabled) and O(active) are meant for the instances - a template item
+        (C(worker@.service)) does not take them; give them on the template item itself when
+        it should be enabled (through C(DefaultInstance=)).
       - Exactly one of O(name) or O(units).
     type: list
     elements: dict
@@ -72,6 +77,10 @@ options:
       restart_on_change:
         description: As O(restart_on_change).
         type: bool
+      restart_triggers:
+        description: As O(restart_triggers).
+        type: list
+        elements: path
       validate:
         description: As O(validate).
         type: str
@@ -113,6 +122,12 @@ options:
       - V(absent) stops and disables the unit, removes the file this module manages in the
         admin directory (never a vendor unit under C(/usr/lib) or C(/lib)), removes its
         drop-in directory if it is empty, and reloads.
+      - For a template, V(absent) first stops its running instances and disables them (every
+        link to them goes), then removes the file.
+      - When the file is an override in C(/etc) of a vendor unit of the same name, V(absent)
+        removes only the override - the vendor unit's enablement and links stay as they are,
+        and a running unit is restarted on the vendor definition.
+      - With O(masked=true), the file is removed and the unit masked in one task.
     type: str
     default: present
     choices: [present, absent]
@@ -120,21 +135,37 @@ options:
     description:
       - Whether the unit is enabled (its C([Install]) links exist). Omitted means untouched.
       - When the C([Install]) section of an enabled unit changes, the unit is re-enabled so its links follow.
+      - A unit without an C([Install]) section cannot be enabled - systemd calls it C(static),
+        RV(units[].unit_file_state) says so and the lint reports C(enable-without-install).
+      - On a template, V(true) needs C(DefaultInstance=) in its C([Install]) section; the task
+        is refused while planning otherwise.
     type: bool
   masked:
     description:
       - Whether the unit is masked. Omitted means untouched. Masking stops the unit first.
       - Cannot be combined with writing the unit's own file (O(sections)/O(content)).
+      - A unit whose file lies in the admin directory (C(/etc/systemd/system)) cannot be masked
+        (C(systemctl mask) would fail after stopping it) - the task is refused while planning,
+        before anything is stopped. Use O(state=absent) with O(masked=true) to remove that
+        file and mask the unit in one task.
     type: bool
   active:
     description:
       - V(true) starts the unit if it is not running, V(false) stops it. Omitted means untouched.
+      - Started means running - the task waits for the job (up to O(wait_timeout)), then the
+        unit must be C(active) (a oneshot without C(RemainAfterExit=) must have finished with
+        success) and stay up for O(settle) seconds. Otherwise the task fails, naming the unit,
+        its state and the journal lines of that start.
       - A template such as C(worker@.service) is never started itself; give an instance.
       - Refused with O(root) and with O(scope=global), which have no running manager.
     type: bool
 notes:
   - Order of work in one task, for all units together - validation of every changed file, then
-    stop/disable, file writes, mask/unmask, enable, one daemon-reload, start, restart.
+    stop (waited for), disable, file writes, mask/unmask, enable, one daemon-reload, start and
+    restart (queued), then one wait for all jobs and the settle window.
+  - A failure of one unit does not stop the work planned for the others - everything that can
+    be done is done, then the task fails listing every failure; RV(changed) still says whether
+    the host changed.
   - If validation fails nothing is changed on the host; the installed file stays byte for byte.
   - Files are written to a temporary file in the target directory and renamed into place.
   - C(enable), C(disable), C(mask) and C(unmask) run with C(--no-reload) before the task's one
@@ -208,6 +239,26 @@ EXAMPLES = r"""
       - name: worker@1.service
       - name: worker@2.service
 
+- name: Restart the downloader once whenever its program or its settings change
+  unitcraft.systemd.unit:
+    name: huobi.service
+    sections:
+      Service:
+        ExecStart: /usr/bin/python3 /opt/huobi/downloader.py
+        EnvironmentFile: /etc/default/huobi
+        Restart: always
+        RestartSec: 2
+    active: true
+    restart_triggers:
+      - /opt/huobi/downloader.py
+      - /etc/default/huobi
+
+- name: Queue a slow start and go on without waiting for it
+  unitcraft.systemd.unit:
+    name: reindex.service
+    active: true
+    no_block: true
+
 - name: Manage only the runtime state of a unit this module did not write
   unitcraft.systemd.unit:
     name: ntp.service
@@ -253,6 +304,19 @@ systemctl_calls:
   returned: always
   type: int
   sample: 3
+queued:
+  description: Units whose start, stop or restart job was queued and not waited for (O(no_block=true)).
+  returned: always
+  type: list
+  elements: str
+  sample: [reindex.service]
+msg:
+  description:
+    - When the task fails, every problem - each unit that did not get where it was sent, with its
+      C(ActiveState), C(SubState), C(Result), C(NRestarts) and the journal lines of that start.
+  returned: failure
+  type: str
+  sample: "1 problem(s); everything else the task planned was done:\nunit quick.service: did not stay up for settle=1s: it went failed (ActiveState=failed ...)"
 units:
   description: One result per unit, in the order given.
   returned: always
@@ -272,7 +336,7 @@ units:
       type: bool
       sample: true
     state:
-      description: The requested O(state).
+      description: The requested O(state) of the unit (V(present) or V(absent)).
       type: str
       sample: present
     file_changed:
@@ -295,12 +359,46 @@ units:
       description: systemd's C(ActiveState) after the task (predicted in check mode).
       type: str
       sample: active
+    sub_state:
+      description: systemd's C(SubState) after the task, when a running manager was asked after a change.
+      type: str
+      sample: running
+    result:
+      description: systemd's C(Result) of the unit after the task (C(success), C(exit-code), C(signal), ...),
+        when a running manager was asked after a change.
+      type: str
+      sample: success
+    queued:
+      description: Whether a job of this unit was queued and not waited for (O(no_block=true)).
+      type: bool
+      sample: false
+    problem:
+      description: Why the unit did not get where it was sent (only when it did not).
+      type: str
+      sample: "did not stay up for settle=1s: it went failed"
+    journal:
+      description: The unit's journal lines since its job was queued, at most 20 (only with RV(units[].problem)).
+      type: list
+      elements: str
+      sample: ["2026-12-01T18:02:08+0000 host systemd[1]: quick.service: Failed with result 'exit-code'."]
+    restart_triggered_by:
+      description: Files newer than the running unit's activation that made the task restart it - its
+        managed file (a change an earlier run did not finish) or a path of O(restart_triggers).
+      type: list
+      elements: str
+      sample: [/opt/huobi/downloader.py]
+    stopped_instances:
+      description: Running instances of a template that O(state=absent) stopped.
+      type: list
+      elements: str
+      sample: [worker@1.service]
     main_pid:
       description: The unit's main PID after the task (0 when none), when a running manager was asked.
       type: int
       sample: 4242
     restarted:
-      description: Whether the unit was (or would be) restarted because its file changed.
+      description: Whether the unit was (or would be) restarted because its definition changed
+        (see O(restart_on_change) and O(restart_triggers)).
       type: bool
       sample: false
     restarted_instances:
@@ -352,6 +450,21 @@ active:
   returned: when O(name) is used
   type: bool
   sample: true
+state:
+  description: The unit's requested state, V(present) or V(absent) (only with O(name)).
+  returned: when O(name) is used
+  type: str
+  sample: present
+unit_file_state:
+  description: The unit-file state after the task, as systemd reports it (only with O(name)).
+  returned: when O(name) is used
+  type: str
+  sample: enabled
+active_state:
+  description: systemd's C(ActiveState) after the task (only with O(name)).
+  returned: when O(name) is used
+  type: str
+  sample: active
 restarted:
   description: Whether the unit was restarted (only with O(name)).
   returned: when O(name) is used
@@ -372,6 +485,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
     RELOAD_OPTIONS,
     RUNTIME_OPTIONS,
     TARGET_OPTIONS,
+    WAIT_OPTIONS,
     without_defaults,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import run_module
@@ -388,6 +502,7 @@ def main() -> None:
             **per_unit,
             **TARGET_OPTIONS,
             **RELOAD_OPTIONS,
+            **WAIT_OPTIONS,
         },
         mutually_exclusive=[["name", "units"], ["sections", "content"]],
         required_one_of=[["name", "units"]],

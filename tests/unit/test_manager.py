@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 from typing import Any
@@ -43,15 +44,34 @@ class FakeModule:
 
     def run_command(self, argv: list[str], **_: Any) -> tuple[int, str, str]:
         self.commands.append(argv)
+        units = argv[argv.index("--") + 1:] if "--" in argv else []
         if "show" in argv:
-            units = argv[argv.index("--") + 1:]
+            names = [u for u in units if "*" not in u]
+            names += [u for pattern in units if "*" in pattern for u in sorted(self.states)
+                      if fnmatch.fnmatch(u, pattern) and u not in names]
             blocks = []
-            for unit in units:
+            for unit in names:
                 st = {"Id": unit, "LoadState": "not-found", "ActiveState": "inactive", "UnitFileState": "",
-                      "NeedDaemonReload": "no", "MainPID": "0", **self.states.get(unit, {})}
+                      "NeedDaemonReload": "no", "MainPID": "0", "Job": "", **self.states.get(unit, {})}
                 blocks.append("\n".join(f"{k}={v}" for k, v in st.items()))
             return 0, "\n\n".join(blocks) + "\n", ""
+        verb = next((a for a in argv[1:] if not a.startswith("--")), "")
+        if verb == "is-enabled":
+            return 0, "".join((self.states.get(u, {}).get("UnitFileState") or "disabled") + "\n" for u in units), ""
+        for unit in units:
+            self.transition(verb, unit)
         return 0, "", ""
+
+    def transition(self, verb: str, unit: str) -> None:
+        """What systemd would do to the unit's state: starts succeed, stops stop."""
+        state = self.states.setdefault(unit, {})
+        if verb in ("start", "restart"):
+            state.update(LoadState="loaded", ActiveState="active", SubState="running",
+                         MainPID=str(100 + len(self.commands)))
+        elif verb == "stop":
+            state.update(ActiveState="inactive", SubState="dead", MainPID="0")
+        elif verb in ("enable", "disable", "mask"):
+            state["UnitFileState"] = {"enable": "enabled", "disable": "disabled", "mask": "masked"}[verb]
 
     def verbs(self) -> list[str]:
         """The systemctl verbs run, with their units, in order (show excluded)."""
@@ -90,9 +110,10 @@ def unit_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return d
 
 
-def run(module: FakeModule, p: dict[str, Any], dropin: bool = False) -> dict[str, Any]:
+def run(module: FakeModule, p: dict[str, Any], dropin: bool = False, settle: float = 0) -> dict[str, Any]:
     task = UnitTask(module, build_requests(p, dropin_module=dropin), scope=p["scope"], root=p["root"],
-                    daemon_reload=p["daemon_reload"])
+                    daemon_reload=p["daemon_reload"], settle=settle)
+    task.gate.sleep = lambda seconds: None
     return task.run()
 
 
@@ -144,7 +165,7 @@ def test_many_units_batch_each_verb_into_one_call(unit_dir: Path) -> None:
     names = [f"u{i}.service" for i in range(50)]
     run(module, params(units=[{"name": n} for n in names], sections=SERVICE, enabled=True, active=True))
     assert [v.split()[0] for v in module.verbs()] == ["enable", "daemon-reload", "start"]
-    assert len(module.commands) == 5  # show, enable, reload, start, final show
+    assert len(module.commands) == 6  # show, enable, reload, start, one poll of the jobs, final show
 
 
 def test_absent_stops_disables_removes_and_reloads(unit_dir: Path) -> None:
@@ -230,6 +251,8 @@ def test_dropin_defaults_to_override_and_refuses_paths() -> None:
     ({"Service": {"ExecStart": "/a"}}, {"Service": {"ExecStart": ["", "/b"]}}, {"Service": {"ExecStart": "/b"}}),
     ({"Unit": {"After": "x"}}, {"Unit": {"After": "y"}}, {"Unit": {"After": ["x", "y"]}}),
     ({"Unit": {"After": "x"}}, {"Install": {"WantedBy": "m"}}, {"Unit": {"After": "x"}, "Install": {"WantedBy": "m"}}),
+    ({"Service": {"Type": "simple"}}, {"Service": {"Type": "oneshot"}}, {"Service": {"Type": "oneshot"}}),
+    ({"Service": {"Restart": "always"}}, {"Service": {"Restart": ""}}, {"Service": {"Restart": ""}}),
 ])
 def test_merge_sections_follows_systemd_dropin_rules(base: Any, overlay: Any, expected: Any) -> None:
     assert merge_sections(base, overlay) == expected
@@ -312,26 +335,129 @@ def test_vendor_files_are_never_written_or_removed(tmp_path: Path, monkeypatch: 
 
 
 def test_changed_template_restarts_its_running_instances_once(unit_dir: Path) -> None:
-    class WithInstances(FakeModule):
-        def run_command(self, argv: list[str], **kw: Any) -> tuple[int, str, str]:
-            if "list-units" in argv:
-                self.commands.append(argv)
-                assert "w@*.service" in argv
-                return 0, "w@1.service loaded active running w 1\nw@9.service loaded active running w 9\n", ""
-            return super().run_command(argv, **kw)
-
     (unit_dir / "w@.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
-    module = WithInstances({"w@1.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    running = {"LoadState": "loaded", "ActiveState": "active"}
+    module = FakeModule({"w@1.service": running, "w@9.service": dict(running),
+                         "w@5.service": {"LoadState": "loaded", "ActiveState": "inactive"}})
     result = run(module, params(units=[{"name": "w@.service", "sections": {"Service": {"ExecStart": "/bin/x %i"}}},
                                        {"name": "w@1.service"}]))
     assert module.verbs()[-1] == "restart w@1.service w@9.service"  # each once, in one call
     template, listed = result["units"]
     assert template["restarted_instances"] == ["w@9.service"]
     assert listed["restarted"] is True and listed["actions"] == ["restart"]
+    shows = [argv for argv in module.commands if "show" in argv]
+    assert "w@*.service" in shows[0], "the instances are read in the same show as the units"
 
 
-def test_unchanged_template_asks_for_no_instances(unit_dir: Path) -> None:
+def test_unchanged_template_costs_one_show_and_restarts_nothing(unit_dir: Path) -> None:
     (unit_dir / "w@.service").write_text("[Service]\nExecStart=/bin/x %i\n")
+    module = FakeModule({"w@1.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    result = run(module, params(name="w@.service", sections={"Service": {"ExecStart": "/bin/x %i"}}))
+    assert result["changed"] is False and module.verbs() == []
+    assert len(module.commands) == 1 and "w@*.service" in module.commands[0]
+
+
+def test_a_failed_start_does_not_skip_the_restart_of_another_unit_and_reports_changed(unit_dir: Path) -> None:
+    class StartFails(FakeModule):
+        def transition(self, verb: str, unit: str) -> None:
+            if verb == "start" and unit == "new.service":
+                self.states.setdefault(unit, {}).update(LoadState="loaded", ActiveState="failed", Result="exit-code")
+                return
+            super().transition(verb, unit)
+
+        def run_command(self, argv: list[str], **kw: Any) -> tuple[int, str, str]:
+            rc, out, err = super().run_command(argv, **kw)
+            if "start" in argv and "new.service" in argv:
+                return 1, out, "Job for new.service failed."
+            return rc, out, err
+
+    (unit_dir / "old.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
+    module = StartFails({"old.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    with pytest.raises(TaskError) as err:
+        run(module, params(units=[{"name": "new.service", "active": True}, {"name": "old.service"}], sections=SERVICE))
+    assert module.verbs()[-2:] == ["start new.service", "restart old.service"], "the restart still ran"
+    assert "Job for new.service failed" in err.value.msg and "unit new.service" in err.value.msg
+    assert "unit old.service" not in err.value.msg
+    assert err.value.result["changed"] is True and err.value.result["daemon_reloaded"] is True
+    new, old = err.value.result["units"]
+    assert new["problem"] and old["restarted"] is True and "problem" not in old
+
+
+def test_masking_a_unit_file_in_the_admin_directory_is_refused_before_any_command(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    with pytest.raises(TaskError, match="state: absent with masked: true"):
+        run(module, params(name="a.service", masked=True))
+    assert module.commands == []
+
+
+def test_absent_and_masked_remove_the_file_then_mask(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "static"}})
+    result = run(module, params(name="a.service", state="absent", masked=True))
+    assert module.verbs() == ["stop a.service", "mask a.service", "daemon-reload"]
+    assert result["units"][0]["unit_file_state"] == "masked"
+
+
+def test_absent_template_stops_its_running_instances_and_disables_it(unit_dir: Path) -> None:
+    (unit_dir / "w@.service").write_text("[Service]\nExecStart=/bin/x %i\n[Install]\nWantedBy=multi-user.target\n")
+    wants = unit_dir / "multi-user.target.wants"
+    wants.mkdir()
+    (wants / "w@a.service").symlink_to(unit_dir / "w@.service")
+    module = FakeModule({"w@a.service": {"LoadState": "loaded", "ActiveState": "active"},
+                         "w@b.service": {"LoadState": "loaded", "ActiveState": "inactive"}})
+    result = run(module, params(name="w@.service", state="absent"))
+    assert module.verbs() == ["is-enabled w@.service", "stop w@a.service", "disable w@.service", "daemon-reload"]
+    assert result["units"][0]["stopped_instances"] == ["w@a.service"]
+    assert not (unit_dir / "w@.service").exists() and not (wants / "w@a.service").is_symlink()
+
+
+def test_absent_override_of_a_vendor_unit_restarts_it_and_keeps_its_links(
+        tmp_path: Path, unit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vendor = tmp_path / "lib"
+    vendor.mkdir()
+    (vendor / "v.service").write_text("[Service]\nExecStart=/bin/true\n")
+    (unit_dir / "v.service").write_text("[Service]\nExecStart=/bin/false\n")
+    real_find = UnitTask._find_fragment
+
+    def find(self: UnitTask, unit: Any, vendor_only: bool = False) -> str | None:
+        return (vendor / unit.name).read_text() if vendor_only else real_find(self, unit)
+
+    monkeypatch.setattr(UnitTask, "_find_fragment", find)
+    module = FakeModule({"v.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
+    result = run(module, params(name="v.service", state="absent"))
+    assert module.verbs() == ["daemon-reload", "restart v.service"]
+    assert result["units"][0]["unit_file_state"] == "enabled"
+
+
+def test_a_template_item_does_not_take_task_level_enabled_and_active() -> None:
+    reqs = build_requests(params(units=[{"name": "w@.service", "sections": SERVICE}, {"name": "w@1.service"}],
+                                 enabled=True, active=True))
+    assert (reqs[0].enabled, reqs[0].active) == (None, None)
+    assert (reqs[1].enabled, reqs[1].active) == (True, True)
+
+
+def test_enabling_a_template_without_default_instance_is_refused_while_planning(unit_dir: Path) -> None:
     module = FakeModule()
-    run(module, params(name="w@.service", sections={"Service": {"ExecStart": "/bin/x %i"}}))
-    assert not any("list-units" in argv for argv in module.commands)
+    with pytest.raises(TaskError, match="DefaultInstance"):
+        run(module, params(name="w@.service", sections=SERVICE, enabled=True))
+    assert module.commands == [] and not (unit_dir / "w@.service").exists()
+
+
+def test_enabled_without_install_is_not_enabled_and_reported_static(unit_dir: Path) -> None:
+    module = FakeModule()
+    module.states["a.service"] = {"UnitFileState": "static"}
+    result = run(module, params(name="a.service", sections={"Service": {"ExecStart": "/bin/true"}}, enabled=True))
+    assert "enable" not in " ".join(module.verbs())
+    assert result["units"][0]["unit_file_state"] == "static" and result["units"][0]["enabled"] is False
+
+
+def test_no_block_queues_and_does_not_wait(unit_dir: Path) -> None:
+    module = FakeModule()
+    task = UnitTask(module, build_requests(params(name="a.service", sections=SERVICE, active=True)), no_block=True)
+    result = task.run()
+    assert result["queued"] == ["a.service"] and result["units"][0]["queued"] is True
+    starts = [argv for argv in module.commands if "start" in argv]
+    assert starts and "--no-block" in starts[0]
+    shows = [argv for argv in module.commands if "show" in argv]
+    assert len(shows) == 2, "the state read before and the final read; no polling"

@@ -1,0 +1,63 @@
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private module_utils: not a public API, may change without notice.
+"""Restart triggers: is a file newer than the running unit's current activation?
+
+Stateless by design: the unit's own activation time is the record of what it has seen, so a
+run that wrote a file but was interrupted before the restart converges on the next run, and
+a run after the restart finds nothing newer. Times are compared on the monotonic clock that
+systemd's `*TimestampMonotonic` properties use; file times are moved onto it with the
+current offset between the wall clock and the monotonic clock (this code runs on the target).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+# properties that say when the current activation began (a service's main process, or any unit leaving inactive)
+ACTIVATION_PROPERTIES = ("ExecMainStartTimestampMonotonic", "InactiveExitTimestampMonotonic")
+
+
+def activation_seconds(status: Mapping[str, str]) -> float | None:
+    """Monotonic seconds when the unit's current activation began, None when systemd does not say."""
+    stamps = []
+    for key in ACTIVATION_PROPERTIES:
+        try:
+            stamps.append(int(status.get(key) or 0))
+        except ValueError:
+            continue
+    newest = max(stamps, default=0)
+    return newest / 1e6 if newest else None
+
+
+def file_seconds(path: str, wall_minus_monotonic: float) -> float | None:
+    """Monotonic seconds of a path's last change (the newer of the link and what it points to)."""
+    times = []
+    for stat in (os.lstat, os.stat):
+        try:
+            times.append(stat(path).st_mtime)
+        except OSError:
+            continue
+    return max(times) - wall_minus_monotonic if times else None
+
+
+def newer_than_activation(paths: Iterable[str], status: Mapping[str, str],
+                          clock: Callable[[], tuple[float, float]] | None = None) -> list[str]:
+    """The paths changed after the unit's current activation began (missing paths never are)."""
+    started = activation_seconds(status)
+    if started is None:
+        return []
+    wall, mono = clock() if clock else (time.time(), time.monotonic())
+    offset = wall - mono
+    newer = []
+    for path in paths:
+        changed = file_seconds(path, offset)
+        if changed is not None and changed > started:
+            newer.append(path)
+    return newer
+
+
+def missing(paths: Iterable[str]) -> list[str]:
+    return [p for p in paths if not os.path.lexists(p)]

@@ -1,0 +1,416 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runtime truth of `unit`/`dropin` on real systemd 252 and 257 (issue: runtime truth).
+
+A task that reports success leaves every unit it touched in the state asked for, or fails
+with systemd's evidence; it never hangs, never leaves a unit on an old definition, and a
+failed or interrupted run converges on the next one. Restarts are counted in the journal
+(systemd's "Started" lines of the unit), not by PID changes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench import count_daemon_reloads
+from conftest import BenchHost
+
+SLEEPER = "/bin/sleep infinity"
+
+
+def unit_task(ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
+    task: dict[str, Any] = {"name": "unit", "unitcraft.systemd.unit": args}
+    if ignore_errors:
+        task["ignore_errors"] = True
+    return task
+
+
+def dropin_task(**args: Any) -> dict[str, Any]:
+    return {"name": "dropin", "unitcraft.systemd.dropin": args}
+
+
+def starts(host: BenchHost, unit: str) -> int:
+    """How many times systemd started the unit this boot: its "Started ..." journal lines."""
+    host.exec("journalctl", "--sync")
+    out = host.exec("journalctl", "--no-pager", "-q", "-b", "-u", unit, "-o", "cat").stdout
+    return sum(1 for line in out.splitlines() if line.startswith("Started "))
+
+
+def show(host: BenchHost, unit: str, *props: str) -> dict[str, str]:
+    return host.systemctl_show(unit, *(props or ("ActiveState", "SubState", "MainPID", "InvocationID",
+                                                 "NRestarts", "UnitFileState", "LoadState")))
+
+
+def clean(host: BenchHost, *units: str) -> None:
+    """Remove units a test made, whatever state the test left them in."""
+    script = "; ".join(
+        f"systemctl stop {u} 2>/dev/null; systemctl disable {u} 2>/dev/null; systemctl unmask {u} 2>/dev/null; "
+        f"rm -rf /etc/systemd/system/{u} /etc/systemd/system/{u}.d" for u in units)
+    host.sh(script + "; systemctl daemon-reload; systemctl reset-failed", check=False)
+
+
+# --- started means running -----------------------------------------------------------------
+
+
+def test_simple_program_that_exits_after_half_a_second_fails_with_its_journal(bench_host: BenchHost) -> None:
+    host = bench_host
+    sections = {"Service": {"ExecStart": "/bin/sh -c 'echo quick-exit-marker; sleep 0.5; exit 1'"}}
+    try:
+        first = host.play([unit_task(name="quick.service", sections=sections, active=True, ignore_errors=True)])
+        result = first.results[0]
+        assert result["failed"] is True
+        assert result["changed"] is True, "a failed task that wrote a file and reloaded reports changed"
+        assert result["daemon_reloaded"] is True and result["file_changed"] is True
+        assert "unit quick.service" in result["msg"] and "ActiveState=failed" in result["msg"]
+        assert "quick-exit-marker" in result["msg"], "the journal line of that start is in the message"
+        assert result["units"][0]["problem"] and any("quick-exit-marker" in ln for ln in result["units"][0]["journal"])
+        assert show(host, "quick.service")["ActiveState"] == "failed"
+        # every later run tries again and still fails: never a silent success
+        again = host.play([unit_task(name="quick.service", sections=sections, active=True, ignore_errors=True)])
+        assert again.results[0]["failed"] is True and again.results[0]["actions"] == ["start"]
+    finally:
+        clean(host, "quick.service")
+
+
+def test_crash_loop_under_restart_always_fails_the_task(bench_host: BenchHost) -> None:
+    host = bench_host
+    sections = {"Service": {"ExecStart": "/bin/sh -c 'echo crash-loop-marker; sleep 0.3; exit 2'",
+                            "Restart": "always", "RestartSec": "0.2"}}
+    try:
+        result = host.play([unit_task(name="crashy.service", sections=sections, active=True,
+                                      ignore_errors=True)]).results[0]
+        assert result["failed"] is True
+        assert "unit crashy.service" in result["msg"] and "crash-loop-marker" in result["msg"]
+        assert int(show(host, "crashy.service")["NRestarts"]) >= 1
+    finally:
+        clean(host, "crashy.service")
+
+
+def test_oneshot_without_remain_after_exit_must_finish_with_success(bench_host: BenchHost) -> None:
+    host = bench_host
+    good = {"Service": {"Type": "oneshot", "ExecStart": "/bin/sh -c 'sleep 0.3; echo done'"}}
+    bad = {"Service": {"Type": "oneshot", "ExecStart": "/bin/sh -c 'echo oneshot-fail-marker; exit 4'"}}
+    try:
+        ok = host.play([unit_task(name="job-ok.service", sections=good, active=True)]).results[0]
+        assert ok["changed"] is True and ok["active_state"] == "inactive"
+        failed = host.play([unit_task(name="job-bad.service", sections=bad, active=True,
+                                      ignore_errors=True)]).results[0]
+        assert failed["failed"] is True and "oneshot-fail-marker" in failed["msg"]
+    finally:
+        clean(host, "job-ok.service", "job-bad.service")
+
+
+# --- never hang -----------------------------------------------------------------------------
+
+
+def test_hanging_oneshot_fails_at_wait_timeout_and_no_block_returns_at_once(bench_host: BenchHost) -> None:
+    host = bench_host
+    sections = {"Service": {"Type": "oneshot", "ExecStart": "/bin/sleep 600", "TimeoutStartSec": "infinity"}}
+    try:
+        host.play([unit_task(name="hang.service", sections=sections)])
+        t0 = time.monotonic()
+        result = host.play([unit_task(name="hang.service", active=True, wait_timeout=10,
+                                      ignore_errors=True)]).results[0]
+        elapsed = time.monotonic() - t0
+        assert result["failed"] is True and "wait_timeout=10s" in result["msg"]
+        assert "ActiveState=activating" in result["msg"]
+        assert elapsed < 20, f"a 10 s wait_timeout took {elapsed:.1f} s"
+
+        host.exec("systemctl", "stop", "--no-block", "hang.service")
+        host.exec("systemctl", "reset-failed", "hang.service", check=False)
+        t0 = time.monotonic()
+        queued = host.play([unit_task(name="hang.service", active=True, no_block=True)]).results[0]
+        elapsed = time.monotonic() - t0
+        assert elapsed < 5, f"no_block took {elapsed:.1f} s"
+        assert queued["queued"] is True and "hang.service" in queued["units"][0]["name"]
+        assert show(host, "hang.service")["ActiveState"] == "activating"
+    finally:
+        clean(host, "hang.service")
+
+
+# --- no silent drift ------------------------------------------------------------------------
+
+
+def test_a_failing_unit_does_not_skip_the_restart_of_another(bench_host: BenchHost) -> None:
+    host = bench_host
+    good_v1 = {"Service": {"ExecStart": SLEEPER, "Environment": "VERSION=1"}}
+    good_v2 = {"Service": {"ExecStart": SLEEPER, "Environment": "VERSION=2"}}
+    broken = {"Service": {"ExecStart": "/bin/false"}}
+    try:
+        host.play([unit_task(name="steady.service", sections=good_v1, active=True)])
+        started = starts(host, "steady.service")
+        task = unit_task(active=True, ignore_errors=True, units=[
+            {"name": "newbad.service", "sections": broken},
+            {"name": "steady.service", "sections": good_v2},
+        ])
+        result = host.play([task]).results[0]
+        assert result["failed"] is True and result["changed"] is True
+        assert "newbad.service" in result["msg"] and "steady.service" not in result["msg"].split("journal")[0]
+        steady = result["units"][1]
+        assert steady["restarted"] is True
+        assert starts(host, "steady.service") == started + 1, "the running unit was restarted exactly once"
+        assert show(host, "steady.service", "Environment")["Environment"] == "VERSION=2"
+        # next run: the changed unit is not restarted again; the broken one still fails loudly
+        again = host.play([task]).results[0]
+        assert again["failed"] is True and again["units"][1]["restarted"] is False
+        assert starts(host, "steady.service") == started + 1
+    finally:
+        clean(host, "steady.service", "newbad.service")
+
+
+def test_unit_changed_and_reloaded_behind_the_back_is_restarted_once(bench_host: BenchHost) -> None:
+    host = bench_host
+    sections = {"Service": {"ExecStart": SLEEPER}}
+    task = unit_task(name="drift.service", sections=sections, active=True)
+    try:
+        host.play([task])
+        started = starts(host, "drift.service")
+        # an interrupted run: the module's own content written again and reloaded, no restart
+        text = host.read_file("/etc/systemd/system/drift.service")
+        host.exec("sh", "-c", "sleep 0.1; cat > /etc/systemd/system/drift.service; systemctl daemon-reload",
+                  input=text)
+        check = host.play([task], check=True).results[0]
+        assert check["changed"] is True and check["restarted"] is True
+        assert starts(host, "drift.service") == started
+        reloads = count_daemon_reloads(host)
+        first = host.play([task]).results[0]
+        assert first["changed"] is True and first["restarted"] is True and first["file_changed"] is False
+        assert first["daemon_reloaded"] is False and count_daemon_reloads(host) == reloads
+        assert first["restart_triggered_by"] == ["/etc/systemd/system/drift.service"]
+        assert starts(host, "drift.service") == started + 1
+        second = host.play([task]).results[0]
+        assert second["changed"] is False and second["restarted"] is False
+        assert starts(host, "drift.service") == started + 1
+    finally:
+        clean(host, "drift.service")
+
+
+def test_dropin_changed_behind_the_back_restarts_its_unit_once(bench_host: BenchHost) -> None:
+    host = bench_host
+    dropin = dropin_task(name="dropped.service", dropin="tune", sections={"Service": {"Nice": 5}})
+    try:
+        host.play([unit_task(name="dropped.service", sections={"Service": {"ExecStart": SLEEPER}}, active=True),
+                   dropin])
+        started = starts(host, "dropped.service")
+        path = "/etc/systemd/system/dropped.service.d/tune.conf"
+        host.sh(f"sleep 0.1; touch {path}; systemctl daemon-reload")
+        first = host.play([dropin]).results[0]
+        assert first["restarted"] is True and first["restart_triggered_by"] == [path]
+        assert starts(host, "dropped.service") == started + 1
+        assert host.play([dropin]).results[0]["changed"] is False
+        assert starts(host, "dropped.service") == started + 1
+    finally:
+        clean(host, "dropped.service")
+
+
+def test_template_changed_behind_the_back_restarts_each_running_instance_once(bench_host: BenchHost) -> None:
+    host = bench_host
+    template = unit_task(name="tw@.service", sections={"Service": {"ExecStart": SLEEPER, "Environment": "INST=%i"}})
+    listed = unit_task(units=[{"name": "tw@.service", **template["unitcraft.systemd.unit"]},
+                              {"name": "tw@a.service", "active": True}])
+    try:
+        host.play([listed])
+        host.exec("systemctl", "start", "tw@b.service")
+        before = {u: starts(host, u) for u in ("tw@a.service", "tw@b.service")}
+        host.sh("sleep 0.1; touch /etc/systemd/system/tw@.service; systemctl daemon-reload")
+        result = host.play([listed]).results[0]
+        assert result["units"][1]["restarted"] is True
+        assert result["units"][0]["restarted_instances"] == ["tw@b.service"]
+        for unit in before:
+            assert starts(host, unit) == before[unit] + 1, unit
+        assert host.play([template]).results[0]["changed"] is False
+        for unit in before:
+            assert starts(host, unit) == before[unit] + 1, unit
+    finally:
+        host.sh("systemctl stop 'tw@*.service'", check=False)
+        clean(host, "tw@.service")
+
+
+def test_restart_triggers_restart_once_when_a_path_is_newer(bench_host: BenchHost) -> None:
+    host = bench_host
+    host.sh("mkdir -p /opt/trig && echo v1 > /opt/trig/app.conf && ln -sfn /opt/trig/app.conf /opt/trig/current")
+    task = unit_task(name="trig.service", sections={"Service": {"ExecStart": SLEEPER}}, active=True,
+                     restart_triggers=["/opt/trig/app.conf", "/opt/trig/missing.conf"])
+    try:
+        first = host.play([task]).results[0]
+        assert first["restarted"] is False
+        assert any("missing.conf" in w for w in host.play([task]).results[0].get("warnings", []))
+        started = starts(host, "trig.service")
+        host.sh("sleep 0.1; echo v2 > /opt/trig/app.conf")
+        check = host.play([task], check=True).results[0]
+        assert check["changed"] is True and check["restart_triggered_by"] == ["/opt/trig/app.conf"]
+        assert starts(host, "trig.service") == started, "check mode restarted"
+        applied = host.play([task]).results[0]
+        assert applied["restarted"] is True and applied["changed"] is True
+        assert starts(host, "trig.service") == started + 1
+        steady = host.play([task]).results[0]
+        assert steady["changed"] is False and steady["restarted"] is False
+        assert starts(host, "trig.service") == started + 1
+        # a symlink switched to a new target counts as a change of the path
+        host.sh("sleep 0.1; echo v3 > /opt/trig/v3.conf && ln -sfn /opt/trig/v3.conf /opt/trig/current")
+        linked = unit_task(name="trig.service", active=True, restart_triggers=["/opt/trig/current"])
+        assert host.play([linked]).results[0]["restarted"] is True
+        assert starts(host, "trig.service") == started + 2
+    finally:
+        clean(host, "trig.service")
+
+
+# --- mask, absent and templates --------------------------------------------------------------
+
+
+def test_masked_on_a_unit_file_in_etc_is_refused_before_anything_stops(bench_host: BenchHost) -> None:
+    host = bench_host
+    try:
+        host.play([unit_task(name="maskme.service", sections={"Service": {"ExecStart": SLEEPER}}, active=True)])
+        pid = show(host, "maskme.service")["MainPID"]
+        refused = host.play([unit_task(name="maskme.service", masked=True, ignore_errors=True)]).results[0]
+        assert refused["failed"] is True and "state: absent with masked: true" in refused["msg"]
+        assert show(host, "maskme.service")["MainPID"] == pid, "the unit was stopped before the refusal"
+        done = host.play([unit_task(name="maskme.service", state="absent", masked=True)]).results[0]
+        assert done["changed"] is True and done["unit_file_state"] == "masked"
+        assert show(host, "maskme.service")["UnitFileState"] == "masked"
+        assert show(host, "maskme.service")["ActiveState"] == "inactive"
+        assert host.exec("readlink", "/etc/systemd/system/maskme.service").stdout.strip() == "/dev/null"
+        assert host.play([unit_task(name="maskme.service", state="absent", masked=True)]).results[0]["changed"] \
+            is False
+    finally:
+        clean(host, "maskme.service")
+
+
+def test_absent_template_stops_and_disables_instances_and_removes_links(bench_host: BenchHost) -> None:
+    host = bench_host
+    sections = {"Service": {"ExecStart": SLEEPER, "Environment": "INST=%i"},
+                "Install": {"WantedBy": "multi-user.target"}}
+    try:
+        host.play([unit_task(units=[{"name": "worker@.service", "sections": sections},
+                                    {"name": "worker@a.service"}, {"name": "worker@b.service"}],
+                             enabled=True, active=True)])
+        host.exec("systemctl", "start", "worker@c.service")
+        removed = host.play([unit_task(name="worker@.service", state="absent")]).results[0]
+        assert removed["changed"] is True
+        assert sorted(removed["stopped_instances"]) == ["worker@a.service", "worker@b.service", "worker@c.service"]
+        for inst in ("worker@a.service", "worker@b.service", "worker@c.service"):
+            st = show(host, inst)
+            assert st["ActiveState"] == "inactive", inst
+        links = host.sh("find /etc/systemd/system -lname '*worker@*' -o -name 'worker@*' | sort").stdout
+        assert links.strip() == "", f"links left behind:\n{links}"
+        assert "worker@" not in host.exec("systemctl", "list-units", "--all", "--plain", "--no-legend").stdout
+        again = host.play([unit_task(name="worker@.service", state="absent")]).results[0]
+        assert again["changed"] is False
+    finally:
+        host.sh("systemctl stop 'worker@*.service'", check=False)
+        clean(host, "worker@.service")
+
+
+VENDOR_UNIT = """\
+[Unit]
+Description=vendor unit shipped by a package
+
+[Service]
+ExecStart=/bin/sleep infinity
+Environment=FLAVOUR=vendor
+
+[Install]
+WantedBy=multi-user.target
+Alias=vendor-alias.service
+"""
+
+
+def test_absent_override_of_a_vendor_unit_keeps_its_enablement(bench_host: BenchHost) -> None:
+    host = bench_host
+    # what a package does: a unit under /usr/lib, enabled with its alias, running
+    host.exec("sh", "-c", "cat > /usr/lib/systemd/system/vendored.service && systemctl daemon-reload && "
+              "systemctl enable --now vendored.service", input=VENDOR_UNIT)
+    links_before = host.sh("find /etc/systemd/system -lname '*vendored*' | sort").stdout
+    try:
+        override = {"Unit": {"Description": "local override"}, "Service": {"ExecStart": SLEEPER, "Environment": "FLAVOUR=local"},
+                    "Install": {"WantedBy": "multi-user.target", "Alias": "vendor-alias.service"}}
+        host.play([unit_task(name="vendored.service", sections=override, enabled=True, active=True)])
+        assert show(host, "vendored.service", "Environment")["Environment"] == "FLAVOUR=local"
+        started = starts(host, "vendored.service")
+        removed = host.play([unit_task(name="vendored.service", state="absent")]).results[0]
+        assert removed["changed"] is True and "disable" not in removed["actions"]
+        st = show(host, "vendored.service", "FragmentPath", "UnitFileState", "ActiveState", "Environment")
+        assert st["FragmentPath"].endswith("/lib/systemd/system/vendored.service")  # /lib on merged /usr
+        assert st["UnitFileState"] == "enabled" and st["ActiveState"] == "active"
+        assert st["Environment"] == "FLAVOUR=vendor", "still on the override"
+        assert starts(host, "vendored.service") == started + 1, "restarted once on the vendor definition"
+        assert host.sh("find /etc/systemd/system -lname '*vendored*' | sort").stdout == links_before
+        assert host.exec("systemctl", "is-enabled", "vendor-alias.service", check=False).stdout.strip() in (
+            "alias", "enabled")
+    finally:
+        host.sh("systemctl disable --now vendored.service; rm -f /usr/lib/systemd/system/vendored.service "
+                "/etc/systemd/system/vendored.service; systemctl daemon-reload", check=False)
+
+
+WORKER = "#!/bin/sh\nexec sleep infinity\n"
+
+
+def test_documented_many_units_example_with_task_level_enabled_and_active(bench_host: BenchHost) -> None:
+    host = bench_host
+    host.exec("sh", "-c", "cat > /usr/local/bin/worker && chmod 755 /usr/local/bin/worker", input=WORKER)
+    example = """
+- unitcraft.systemd.unit:
+    enabled: true          # task-level values are defaults for every item
+    active: true
+    units:
+      - name: worker@.service
+        sections:
+          Service: {ExecStart: /usr/local/bin/worker --id %i}
+          Install: {WantedBy: multi-user.target}
+      - name: worker@1.service
+      - name: worker@2.service
+        active: false      # an item overrides the default
+"""
+    try:
+        result = host.play(example).results[0]
+        template, one, two = result["units"]
+        assert template["actions"] == [] and template["file_changed"] is True
+        assert one["actions"] == ["enable", "start"] and two["actions"] == ["enable"]
+        assert show(host, "worker@1.service")["ActiveState"] == "active"
+        assert show(host, "worker@2.service")["ActiveState"] == "inactive"
+        assert host.exec("test", "-L", "/etc/systemd/system/multi-user.target.wants/worker@2.service").returncode == 0
+        assert host.play(example).results[0]["changed"] is False
+        refused = host.play([unit_task(name="worker@.service", enabled=True, ignore_errors=True)]).results[0]
+        assert refused["failed"] is True and "DefaultInstance" in refused["msg"]
+    finally:
+        host.sh("systemctl stop 'worker@*.service'", check=False)
+        clean(host, "worker@.service")
+        host.sh("rm -f /etc/systemd/system/multi-user.target.wants/worker@*; systemctl daemon-reload", check=False)
+
+
+# --- truthful returns and real plays -------------------------------------------------------
+
+
+def test_enabled_on_a_unit_without_install_reports_static(bench_host: BenchHost) -> None:
+    host = bench_host
+    try:
+        result = host.play([unit_task(name="noinstall.service", sections={"Service": {"ExecStart": SLEEPER}},
+                                      enabled=True)]).results[0]
+        assert result["unit_file_state"] == "static" and result["enabled"] is False
+        assert result["state"] == "present", "the top-level state is the unit's, not Ansible's path info"
+        assert "enable-without-install" in [f["rule"] for f in result["lint"]]
+        assert show(host, "noinstall.service")["UnitFileState"] == "static"
+        gone = host.play([unit_task(name="noinstall.service", state="absent")]).results[0]
+        assert gone["state"] == "absent"
+    finally:
+        clean(host, "noinstall.service")
+
+
+def test_check_mode_accepts_a_program_an_earlier_task_installs(bench_host: BenchHost) -> None:
+    host = bench_host
+    play = [
+        {"name": "ship the program", "ansible.builtin.copy": {"dest": "/opt/later-prog", "mode": "0755",
+                                                               "content": "#!/bin/sh\nexec sleep infinity\n"}},
+        unit_task(name="later.service", sections={"Service": {"ExecStart": "/opt/later-prog"}}, active=True),
+    ]
+    try:
+        checked = host.play(play, check=True).results[1]
+        assert checked["changed"] is True
+        assert any("earlier task" in w for w in checked.get("warnings", [])), checked.get("warnings")
+        assert host.read_file("/etc/systemd/system/later.service") is None
+        applied = host.play(play).results[1]
+        assert applied["changed"] is True and show(host, "later.service")["ActiveState"] == "active"
+    finally:
+        clean(host, "later.service")
+        host.sh("rm -f /opt/later-prog")
