@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Private module_utils: not a public API of the collection, may change without notice.
-"""Lint: ordering and restart pitfalls that ``systemd-analyze verify`` does not report.
+"""Lint: pitfalls that ``systemd-analyze verify`` does not report (ordering, restarts, specifiers).
 
 :func:`lint_sections` takes sections (as rendered by _unit_file) and returns findings,
 each a dict ``{"rule", "section", "key", "message"}``; the message is one line with the
@@ -11,6 +11,7 @@ reason and the fix. Rule ids are stable; docs/lint-rules.md explains each of the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,11 +34,19 @@ RULES: dict[str, str] = {
     "forking-without-pidfile": "Type=forking without PIDFile=",
     "enable-without-install": "enabled: true for a unit without an [Install] section",
     "unknown-specifier": "a % that is not a known specifier",
+    "date-format-specifier": "a date format (date +%Y-%m-%d) whose % conversions systemd expands as specifiers",
 }
 
 _PULLING = ("Wants", "Requires", "BindsTo", "Upholds")
 _START_LIMIT_KEYS = ("StartLimitIntervalSec", "StartLimitInterval", "StartLimitBurst", "StartLimitAction")
 _TRUE = ("1", "yes", "y", "true", "t", "on")
+# strftime(3) conversions for date and time fields; the specifiers that are mostly combined
+# with others in paths and names (%p %i %n %t %h %u %g %U %G...) are left out on purpose.
+_DATE_FIELDS = frozenset("aAbBcdDeFHIjmMrRsSTVxXyYzZ")
+# what may join the conversions of one date format: `%Y-%m-%d`, `%H:%M`, `%Y%m%d`, `%dT%H`
+_FORMAT_GAP = re.compile(r"[-:/._, \t]{0,3}|T")
+# characters after which a `+` starts a word (`date +%s`, `'+%s'`, `FORMAT=+%s`)
+_WORD_START = " \t'\"="
 
 
 class _Unit:
@@ -51,7 +60,7 @@ class _Unit:
         directives = self.sections.get(section) or {}
         if key not in directives:
             return []
-        return directive_lines(section, key, directives[key], self.unit)
+        return directive_lines(section, key, directives[key], self.unit, allow_reassign=True)
 
     def has(self, section: str, key: str) -> bool:
         return bool(self.lines(section, key))
@@ -160,25 +169,106 @@ def _lint_service(view: _Unit) -> list[dict[str, Any]]:
     return findings
 
 
+def _conversions(text: str) -> list[tuple[int, str]]:
+    """Each ``%`` of a value that starts a specifier, with the character after it ("" at the end).
+
+    ``%%`` is a literal percent sign and is not returned.
+    """
+    found = []
+    index = text.find("%")
+    while index >= 0:
+        spec = text[index + 1:index + 2]
+        if spec != "%":
+            found.append((index, spec))
+        index = text.find("%", index + 2)
+    return found
+
+
+def _words(text: str) -> list[tuple[int, int]]:
+    """Spans of the words of a value: blanks separate them, except inside '...' or "..." quotes."""
+    spans = []
+    start: int | None = None
+    quote = ""
+    for index, char in enumerate(text):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+            start = index if start is None else start
+        elif char in " \t":
+            if start is not None:
+                spans.append((start, index))
+                start = None
+        elif start is None:
+            start = index
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
+def _after_word_plus(text: str, index: int) -> bool:
+    """Whether the ``%`` at ``index`` follows a ``+`` that starts a word (``date +%s``)."""
+    return index > 0 and text[index - 1] == "+" and (index == 1 or text[index - 2] in _WORD_START)
+
+
+def _date_formats(text: str) -> list[tuple[int, int]]:
+    """Spans of what reads as a date/time format (strftime, ``date +FORMAT``) in a value.
+
+    A format is a run of two or more date-field conversions (``%Y %m %d %H %M %S``...) in one
+    word, joined by nothing or by ``-`` ``:`` ``/`` ``.`` ``_`` ``,`` blanks or ``T``; or any
+    letter conversion right after a ``+`` that starts a word (``date +%s``), with its run.
+    """
+    spans = []
+    conversions = _conversions(text)
+    for word_start, word_end in _words(text):
+        runs: list[list[int]] = []
+        for index, spec in conversions:
+            if not word_start <= index < word_end:
+                continue
+            if spec in _DATE_FIELDS and runs and _FORMAT_GAP.fullmatch(text, runs[-1][-1] + 2, index):
+                runs[-1].append(index)
+            elif spec in _DATE_FIELDS or (spec.isalpha() and _after_word_plus(text, index)):
+                runs.append([index])
+        for run in runs:
+            if _after_word_plus(text, run[0]):
+                spans.append((run[0] - 1, run[-1] + 2))
+            elif len(run) >= 2:
+                spans.append((run[0], run[-1] + 2))
+    return spans
+
+
 def _lint_specifiers(sections: Mapping[str, Mapping[str, Any]], unit: str | None) -> list[dict[str, Any]]:
     findings = []
     for section, directives in sections.items():
         for key, value in (directives or {}).items():
-            for text in directive_lines(section, key, value, unit):
-                index = 0
-                while True:
-                    index = text.find("%", index)
-                    if index < 0:
-                        break
-                    spec = text[index + 1:index + 2]
-                    if spec == "" or spec not in KNOWN_SPECIFIERS:
-                        shown = "%" + spec
+            for text in directive_lines(section, key, value, unit, allow_reassign=True):
+                for index, spec in _conversions(text):
+                    if spec == "":
                         findings.append(_finding(
                             "unknown-specifier", section, key,
-                            f"'{shown}' in {text!r} is not a systemd specifier, so systemd drops the"
+                            f"'%' at the end of {text!r} is kept as a literal '%' (systemd 252 to 257 load"
+                            " and run the unit), but only '%%' is documented for that and anything appended"
+                            " after it would make it a specifier: write '%%'",
+                        ))
+                    elif spec not in KNOWN_SPECIFIERS:
+                        findings.append(_finding(
+                            "unknown-specifier", section, key,
+                            f"'%{spec}' in {text!r} is not a systemd specifier, so systemd drops the"
                             f" setting or refuses the unit: write a literal percent sign as '%%'",
                         ))
-                    index += 2
+                for start, end in _date_formats(text):
+                    fmt = text[start:end]
+                    expanded = list(dict.fromkeys(
+                        f"%{spec}" for index, spec in _conversions(fmt) if spec in KNOWN_SPECIFIERS))
+                    if not expanded:
+                        continue  # only unknown specifiers: unknown-specifier reports them
+                    findings.append(_finding(
+                        "date-format-specifier", section, key,
+                        f"{fmt!r} in {text!r} looks like a date format, but systemd expands"
+                        f" {', '.join(expanded)} as unit specifiers (systemd.unit(5)) before the"
+                        f" program sees them: write every '%' as '%%' ({fmt.replace('%', '%%')!r})",
+                    ))
     return findings
 
 
@@ -193,7 +283,7 @@ def lint_sections(
     ``enabled`` is the requested enablement (only ``True`` is checked against [Install]).
     Raises UnitFileError when the sections are not valid.
     """
-    check_sections(sections, unit)
+    check_sections(sections, unit, allow_reassign=True)  # as read from files: a later assignment wins
     unit_type = _unit_type(unit)
     view = _Unit(sections, unit)
     findings = _lint_dependencies(view)
@@ -204,7 +294,8 @@ def lint_sections(
         if not install or all(value is None for value in install.values()):
             findings.append(_finding(
                 "enable-without-install", "Install", None,
-                "enabled: true but the unit has no [Install] section, so enabling it fails:"
+                "enabled: true but the unit has no [Install] section: systemctl enable does not fail,"
+                " it creates no link and the unit stays 'static', so nothing starts it at boot:"
                 " add [Install] with WantedBy= (e.g. WantedBy=multi-user.target), or drop enabled",
             ))
     findings.extend(_lint_specifiers(sections, unit))

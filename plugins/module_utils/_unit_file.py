@@ -20,7 +20,12 @@ Rendering (:func:`render_unit`):
   elements are left out);
 * ``True``/``False`` render ``yes``/``no``; numbers render as text (``str()``);
 * ``""`` renders ``Key=``, systemd's reset of a list setting;
-* ``None`` leaves the directive out.
+* ``None`` leaves the directive out;
+* a list with more than one (non-``None``) element for a directive that systemd reads only
+  once (``Type=``, ``User=``, ``RestartSec=``...: the table is in _directives) is refused:
+  each assignment would replace the one before, silently. A one-element list is fine.
+  ``allow_reassign=True`` lifts this for sections read back from a file (or merged from
+  drop-ins), where a later assignment overriding an earlier one is what systemd does.
 
 Parsing (:func:`parse_unit`) follows the parser of systemd itself (conf-parser.c):
 
@@ -39,7 +44,11 @@ Parsing (:func:`parse_unit`) follows the parser of systemd itself (conf-parser.c
   (its position in the result is that of its first appearance);
 * ``Key=value``: blanks around ``=`` and at both ends are dropped; a key set once gives
   a string, a key set several times gives a list in file order, ``Key=`` gives ``""``
-  (kept in the list, where systemd reads it as a reset).
+  (kept in the list, where systemd reads it as a reset);
+* a directive that systemd reads only once (see _directives) set several times gives its
+  last value, as systemd keeps it (Debian 12's ``chrony.service`` sets
+  ``NoNewPrivileges=yes`` and later ``NoNewPrivileges=no``: the result is ``"no"``), so
+  that what is parsed can always be rendered again.
 
 Rejected with :class:`UnitFileError` (naming unit, section, key, value and, when
 parsing, the line number):
@@ -50,6 +59,7 @@ parsing, the line number):
 * a value that ends in an odd number of backslashes (it would continue onto the next
   line when read back);
 * values of other types (mappings, nested lists, objects);
+* several values for a single-valued directive (unless ``allow_reassign``);
 * when parsing: a line that is neither a comment, a section header nor ``Key=value``,
   and a ``Key=value`` line before the first section header.
 """
@@ -60,10 +70,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._directives import is_single_valued
+
 __all__ = [
     "UnitFileError",
     "check_sections",
     "directive_lines",
+    "line_sources",
     "parse_unit",
     "render_unit",
 ]
@@ -176,11 +189,10 @@ def _scalar_text(value: Any) -> str:
     raise TypeError(type(value).__name__)
 
 
-def directive_lines(section: str, key: str, value: Any, unit: str | None = None) -> list[str]:
-    """Return the values of the ``Key=`` lines one directive renders to (``[]`` for None).
-
-    Raises UnitFileError for a value that cannot be rendered safely.
-    """
+def _directive_items(
+    section: str, key: str, value: Any, unit: str | None, allow_reassign: bool
+) -> list[tuple[Any, str]]:
+    """(element as given, its text) for each ``Key=`` line one directive renders to."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
@@ -192,7 +204,7 @@ def directive_lines(section: str, key: str, value: Any, unit: str | None = None)
         )
     else:
         items = [value]
-    texts = []
+    rendered = []
     for item in items:
         if item is None:
             continue
@@ -217,11 +229,30 @@ def directive_lines(section: str, key: str, value: Any, unit: str | None = None)
                 "value ends with a backslash, which systemd reads as a line continuation",
                 unit=unit, section=section, key=key, value=text,
             )
-        texts.append(text)
-    return texts
+        rendered.append((item, text))
+    if len(rendered) > 1 and not allow_reassign and is_single_valued(section, key):
+        raise UnitFileError(
+            f"systemd reads {key}= only once (each assignment replaces the one before, so only the"
+            f" last of these {len(rendered)} values would count): give one value, not a list",
+            unit=unit, section=section, key=key, value=list(value),
+        )
+    return rendered
 
 
-def check_sections(sections: Mapping[str, Mapping[str, Any]], unit: str | None = None) -> None:
+def directive_lines(
+    section: str, key: str, value: Any, unit: str | None = None, *, allow_reassign: bool = False
+) -> list[str]:
+    """Return the values of the ``Key=`` lines one directive renders to (``[]`` for None).
+
+    Raises UnitFileError for a value that cannot be rendered safely, and for several values of
+    a directive systemd reads only once unless ``allow_reassign`` (sections read from a file).
+    """
+    return [text for _item, text in _directive_items(section, key, value, unit, allow_reassign)]
+
+
+def check_sections(
+    sections: Mapping[str, Mapping[str, Any]], unit: str | None = None, *, allow_reassign: bool = False
+) -> None:
     """Validate a sections mapping without rendering it; raise UnitFileError on the first offender."""
     if not isinstance(sections, Mapping):
         raise UnitFileError(
@@ -239,7 +270,23 @@ def check_sections(sections: Mapping[str, Mapping[str, Any]], unit: str | None =
             )
         for key, value in directives.items():
             _check_key(section, key, unit)
-            directive_lines(section, key, value, unit)
+            _directive_items(section, key, value, unit, allow_reassign)
+
+
+def _rendered_lines(
+    sections: Mapping[str, Mapping[str, Any]], unit: str | None
+) -> list[tuple[str, tuple[str, str, Any] | None]]:
+    """Each line of the rendered text, with (section, key, element as given) for ``Key=`` lines."""
+    check_sections(sections, unit)
+    lines: list[tuple[str, tuple[str, str, Any] | None]] = []
+    for section, directives in sections.items():
+        if lines:
+            lines.append(("", None))
+        lines.append((f"[{section}]", None))
+        for key, value in (directives or {}).items():
+            lines.extend((f"{key}={text}", (section, key, item))
+                         for item, text in _directive_items(section, key, value, unit, False))
+    return lines
 
 
 def render_unit(sections: Mapping[str, Mapping[str, Any]], unit: str | None = None) -> str:
@@ -247,14 +294,19 @@ def render_unit(sections: Mapping[str, Mapping[str, Any]], unit: str | None = No
 
     A section mapped to ``None`` or to an empty mapping renders as its header alone.
     """
-    check_sections(sections, unit)
-    blocks = []
-    for section, directives in sections.items():
-        lines = [f"[{section}]"]
-        for key, value in (directives or {}).items():
-            lines.extend(f"{key}={text}" for text in directive_lines(section, key, value, unit))
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
+    lines = _rendered_lines(sections, unit)
+    return "".join(text + "\n" for text, _source in lines)
+
+
+def line_sources(sections: Mapping[str, Mapping[str, Any]], unit: str | None = None
+                 ) -> dict[int, tuple[str, str, Any]]:
+    """Map each ``Key=`` line of ``render_unit(sections)`` (numbered from 1) to its origin.
+
+    The origin is ``(section, key, element)`` with the element as given (``True``, ``720``,
+    ``"x"``), so a message of systemd about line N can name what the user wrote.
+    """
+    return {number: source for number, (_text, source) in enumerate(_rendered_lines(sections, unit), start=1)
+            if source is not None}
 
 
 def _ends_escaped(text: str) -> bool:
@@ -301,8 +353,8 @@ def parse_unit(text: str, unit: str | None = None) -> dict[str, dict[str, str | 
                                 line=number, value=stripped)
         _check_key(current, key, unit, number)
         directives = sections[current]
-        if key not in directives:
-            directives[key] = value
+        if key not in directives or is_single_valued(current, key):
+            directives[key] = value  # systemd keeps only the last assignment of a single-valued directive
         else:
             old = directives[key]
             if isinstance(old, list):

@@ -6,6 +6,16 @@
 Candidates are written under their real unit names into a temporary directory and checked
 with one `systemd-analyze verify` call for all of them (re-run one by one only to pin an
 error on a unit); `OnCalendar=` values of timers are checked with `systemd-analyze calendar`.
+
+Two things systemd cannot know are added to its messages:
+
+- YAML coercion: when a candidate carries the sections it was rendered from, a message about
+  line N of that file (or an `OnCalendar=` that `calendar` refuses) whose value YAML turned
+  into a boolean or a number (`Restart: yes`, `OnCalendar: 12:00` read as 720) says so and
+  says to quote the value.
+- Check mode: a program named by `ExecStart=` and friends that does not exist yet is what an
+  earlier task of the same play installs, which check mode did not run; in check mode that
+  becomes an advisory (never a failure), a real run still fails on it.
 """
 
 from __future__ import annotations
@@ -14,10 +24,16 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import CommandRunner, systemd_tool_env
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import (
+    UnitFileError,
+    line_sources,
+    render_unit,
+)
 
 
 @dataclass
@@ -31,15 +47,42 @@ class Candidate:
     fragment_path: str | None = None
     dropin_paths: dict[str, str] = field(default_factory=dict)
     calendars: list[str] = field(default_factory=list)
+    # the user's sections that the file being validated was rendered from (the fragment, or the
+    # drop-in); None for raw content. Used to tell when YAML changed a value systemd refuses.
+    sections: Mapping[str, Any] | None = None
 
 
 @dataclass
 class Verdict:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # never fail a task, not even with validate: strict (shown as warnings)
+    advisories: list[str] = field(default_factory=list)
 
 
-_NOT_EXECUTABLE = re.compile(r"Command (?P<cmd>\S+) is not executable")
+_NOT_EXECUTABLE = re.compile(r"Command (?P<cmd>\S+) is not executable(?:: (?P<why>.*))?")
+_NO_SUCH_FILE = "No such file or directory"
+
+
+def yaml_hint(key: str, value: Any) -> str | None:
+    """Why a value may not be what the user wrote, when YAML made a boolean or a number of it."""
+    if isinstance(value, bool):
+        return (f"YAML read the value of {key} as the boolean {'true' if value else 'false'}, rendered"
+                f" {key}={'yes' if value else 'no'}: quote the value in YAML to pass the word as written")
+    if isinstance(value, (int, float)):
+        example = ""
+        if isinstance(value, int) and value >= 60:
+            digits = []
+            rest = value
+            while rest:
+                rest, digit = divmod(rest, 60)
+                digits.append(digit)
+            example = str(digits[-1]) + "".join(f":{d:02d}" for d in reversed(digits[:-1]))
+        if example:
+            return (f"YAML read the value of {key} as the number {value}, as unquoted YAML 1.1 reads {example}"
+                    f" (base 60): quote the value in YAML, e.g. {key}: \"{example}\"")
+        return f"YAML read the value of {key} as the number {value}: quote the value in YAML"
+    return None
 
 
 class Validator:
@@ -48,6 +91,7 @@ class Validator:
         self.scope = scope
         self.root = root
         self.binary = module.get_bin_path("systemd-analyze", required=True) or "systemd-analyze"
+        self.check_mode = bool(getattr(module, "check_mode", False))
         self.calls = 0
 
     def _run(self, args: list[str]) -> tuple[int, str, str]:
@@ -103,29 +147,40 @@ class Validator:
         return rc, [ln for ln in (err + "\n" + out).splitlines() if ln.strip()]
 
     def _attribute(self, cand: Candidate, tmp: str, lines: Iterable[str], rc: int, verdict: Verdict) -> None:
-        """Sort the lines about this candidate into errors and warnings, naming the installed paths.
+        """Sort the lines about this candidate into errors, warnings and advisories, naming the installed paths.
 
         `rc` is this candidate's own exit status (a failed batch is re-run unit by unit).
         systemd marks recoverable problems with "ignoring"; with a non-zero status, the
-        other lines about the unit are the errors.
+        other lines about the unit are the errors. A missing command is excused when it
+        exists inside `root`, and is an advisory in check mode (see `_missing_program`).
         """
         staged = os.path.join(tmp, cand.name)
+        lines = list(lines)
+        sources = self._coerced_lines(cand, staged)
         all_lines = [self._relocate(ln, cand, staged) for ln in lines]
-        mine = [self._relocate(ln, cand, staged) for ln in lines
-                if ln.startswith(staged) or ln.startswith(cand.name + ":")]
-        if self.root:
-            # commands are resolved inside the root, not on this host
-            mine = [ln for ln in mine if not self._exists_under_root(ln)]
+        mine = []
+        excused = False
+        for raw in lines:
+            if not (raw.startswith(staged) or raw.startswith(cand.name + ":")):
+                continue
+            line = self._relocate(raw, cand, staged)
+            if self.root and self._exists_under_root(line):
+                excused = True  # commands are resolved inside the root, not on this host
+            elif self.check_mode and self._missing_program(line):
+                excused = True
+                verdict.advisories.append(
+                    f"{line} (check mode: the program does not exist yet, so an earlier task must install"
+                    " it; a run without check mode fails here if it is still missing)")
+            else:
+                mine.append(self._explain(line, raw, sources))
         warnings = [ln for ln in mine if rc == 0 or "ignoring" in ln.lower()]
         errors = [ln for ln in mine if ln not in warnings]
-        if rc != 0 and not errors:
-            # failed without a line we can pin on the unit, unless all it said was about
-            # commands that exist inside the root
-            excused = self.root and any(_NOT_EXECUTABLE.search(ln) for ln in all_lines)
-            if not excused:
-                errors = all_lines or ["systemd-analyze verify failed without a message"]
+        if rc != 0 and not errors and not excused:
+            # failed without a line we can pin on the unit
+            errors = all_lines or ["systemd-analyze verify failed without a message"]
         verdict.errors.extend(dict.fromkeys(errors))
         verdict.warnings.extend(dict.fromkeys(warnings))
+        verdict.advisories[:] = list(dict.fromkeys(verdict.advisories))
 
     def _exists_under_root(self, line: str) -> bool:
         match = _NOT_EXECUTABLE.search(line)
@@ -133,6 +188,46 @@ class Validator:
             return False
         path = os.path.join(self.root, match.group("cmd").lstrip("/"))
         return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    def _missing_program(self, line: str) -> bool:
+        """A command systemd could not find at all (not one that exists without being executable)."""
+        match = _NOT_EXECUTABLE.search(line)
+        if not match:
+            return False
+        cmd = match.group("cmd")
+        if not os.path.isabs(cmd):
+            return match.group("why") == _NO_SUCH_FILE  # not found in systemd's search path
+        path = os.path.join(self.root, cmd.lstrip("/")) if self.root else cmd
+        return not os.path.lexists(path)
+
+    @staticmethod
+    def _coerced_lines(cand: Candidate, staged: str) -> dict[str, dict[int, tuple[str, str, Any]]]:
+        """Staged file -> {line number: (section, key, value)} for the values YAML made bools or numbers.
+
+        Only for the file whose text is exactly what ``cand.sections`` renders to.
+        """
+        if cand.sections is None:
+            return {}
+        try:
+            text = render_unit(cand.sections, unit=cand.name)
+            sources = line_sources(cand.sections, unit=cand.name)
+        except UnitFileError:
+            return {}
+        files = {staged: cand.fragment}
+        files.update({os.path.join(staged + ".d", stem + ".conf"): t for stem, t in cand.dropins.items()})
+        coerced = {n: src for n, src in sources.items() if not isinstance(src[2], str)}
+        return {path: coerced for path, staged_text in files.items() if staged_text == text and coerced}
+
+    @staticmethod
+    def _explain(line: str, raw: str, sources: Mapping[str, Mapping[int, tuple[str, str, Any]]]) -> str:
+        for path, by_line in sources.items():
+            match = re.match(re.escape(path) + r":(\d+):", raw)
+            if match and int(match.group(1)) in by_line:
+                _section, key, value = by_line[int(match.group(1))]
+                hint = yaml_hint(key, value)
+                if hint:
+                    return f"{line}; {hint}"
+        return line
 
     @staticmethod
     def _relocate(line: str, cand: Candidate, staged: str) -> str:
@@ -151,7 +246,29 @@ class Validator:
                     continue  # `OnCalendar=` resets the list
                 rc, out, err = self._run(["calendar", expr])
                 if rc != 0:
-                    why = (err or out).strip().splitlines()
+                    why = [ln.strip() for ln in (err or out).strip().splitlines() if ln.strip()] or ["invalid"]
+                    hint = self._calendar_hint(cand, expr)
+                    if hint:
+                        # systemd's own "Hint: ... a valid timespan" would point the wrong way
+                        why = [ln for ln in why if not ln.startswith("Hint:")] or why
                     verdicts[cand.name].errors.append(
-                        f"{cand.name}: [Timer] OnCalendar: {why[-1] if why else 'invalid'}"
-                        f" (systemd calendar syntax, e.g. 'daily' or '*-*-* 02:00:00', see systemd.time(7))")
+                        f"{cand.name}: [Timer] OnCalendar: {' '.join(why)}"
+                        f" (systemd calendar syntax, e.g. 'daily' or '*-*-* 02:00:00', see systemd.time(7))"
+                        + (f"; {hint}" if hint else ""))
+
+    @staticmethod
+    def _calendar_hint(cand: Candidate, expr: str) -> str | None:
+        """The YAML hint for an OnCalendar= value that YAML made a number or boolean."""
+        if cand.sections is None:
+            return None
+        try:
+            text = render_unit(cand.sections, unit=cand.name).split("\n")
+            sources = line_sources(cand.sections, unit=cand.name)
+        except UnitFileError:
+            return None
+        for number, (section, key, value) in sources.items():
+            if (section, key) == ("Timer", "OnCalendar") and text[number - 1] == f"OnCalendar={expr}":
+                hint = yaml_hint(key, value)
+                if hint:
+                    return hint
+        return None

@@ -76,6 +76,12 @@ RULE_TABLE = {
         {},
         ("Service", "ExecStart"),
     ),
+    "date-format-specifier": (
+        {"Service": {"ExecStart": "/bin/sh -c 'date +%Y-%m-%d'"}},
+        {"Service": {"ExecStart": "/bin/sh -c 'date +%%Y-%%m-%%d'"}},
+        {},
+        ("Service", "ExecStart"),
+    ),
 }
 
 
@@ -149,7 +155,73 @@ EXTRA_CASES = [
                  id="two-bad-specifiers"),
     pytest.param({"Service": {"ExecStart": "/bin/true", "Type": "oneshot", "RemainAfterExit": "true"},
                   "Unit": {"Before": "x.service"}}, {}, [], id="remain-true-spelling"),
+    pytest.param({"Service": {"Type": ["simple", "oneshot"], "ExecStart": "/bin/true", "Restart": "always",
+                              "RestartSec": 1}}, {}, ["oneshot-restart"], id="last-type-wins"),
 ]
+
+# Date formats: (value of ExecStart=, expected rule ids in order)
+DATE_FORMAT_CASES = [
+    pytest.param("/bin/date +%Y-%m-%d", ["date-format-specifier"], id="date-plus-format"),
+    pytest.param("/bin/sh -c 'date +%Y-%m-%d'", ["date-format-specifier"], id="inside-sh-c"),
+    pytest.param("/bin/date +%s", ["date-format-specifier"], id="plus-one-conversion"),
+    pytest.param("/bin/date '+%H %M'", ["date-format-specifier"], id="quoted-with-blank"),
+    pytest.param("/usr/bin/backup --name db-%Y%m%dT%H%M%S", ["date-format-specifier"], id="compact-iso"),
+    pytest.param("/usr/bin/logrotate --suffix %Y.%m.%d", ["date-format-specifier"], id="dots"),
+    pytest.param("/usr/bin/x --at %H:%M", ["date-format-specifier"], id="colon"),
+    pytest.param("/usr/bin/x --dir /srv/%Y/%m", ["date-format-specifier"], id="slashes"),
+    pytest.param("/usr/bin/x FMT=+%n", ["date-format-specifier"], id="plus-after-equals"),
+    pytest.param("/bin/date +%Y-%m-%dT%H:%M:%S%z", ["unknown-specifier", "date-format-specifier"],
+                 id="with-an-unknown-one"),
+    pytest.param("/bin/date +%F", ["unknown-specifier"], id="only-unknown-is-the-other-rule"),
+    pytest.param("/bin/date +%%Y-%%m-%%d", [], id="escaped"),
+    pytest.param("/usr/bin/x --name %p-%i --sock %t/%n", [], id="specifiers-in-names"),
+    pytest.param("/usr/bin/x %h/%p %u:%g %U:%G %d/%N", [], id="specifiers-in-paths"),
+    pytest.param("/usr/bin/x %Y %m", [], id="separate-words"),
+    pytest.param("/usr/bin/x a+%s", [], id="plus-inside-a-word"),
+    pytest.param("/usr/bin/x %H", [], id="single-conversion"),
+]
+
+
+@pytest.mark.parametrize(("value", "rules"), DATE_FORMAT_CASES)
+def test_date_format_cases(value, rules):
+    assert [f["rule"] for f in lint_sections({"Service": {"ExecStart": value}})] == rules
+
+
+def test_date_format_message_names_the_specifiers_and_the_fix():
+    (finding,) = lint_sections({"Service": {"ExecStart": "/bin/sh -c 'date +%Y-%m-%d'"}}, unit="x.service")
+    assert finding["message"] == (
+        "'+%Y-%m-%d' in \"/bin/sh -c 'date +%Y-%m-%d'\" looks like a date format, but systemd expands %Y, %m,"
+        " %d as unit specifiers (systemd.unit(5)) before the program sees them: write every '%' as '%%'"
+        " ('+%%Y-%%m-%%d')"
+    )
+
+
+def test_date_format_in_every_unit_type_and_section():
+    findings = lint_sections({"Timer": {"OnCalendar": "daily"}, "Unit": {"Description": "backup %Y-%m-%d"}},
+                             unit="backup.timer")
+    assert [(f["rule"], f["section"], f["key"]) for f in findings] == [
+        ("date-format-specifier", "Unit", "Description")]
+
+
+def test_trailing_percent_message_says_what_systemd_does():
+    (finding,) = lint_sections({"Service": {"Environment": "LIMIT=50%"}})
+    assert finding["rule"] == "unknown-specifier"
+    # measured on systemd 252 and 257: the unit loads and runs, the value keeps its '%'
+    assert "is kept as a literal '%'" in finding["message"]
+    assert "drops the setting" not in finding["message"]
+    assert finding["message"].endswith("write '%%'")
+
+
+def test_unknown_specifier_message():
+    (finding,) = lint_sections({"Service": {"ExecStart": "/bin/date +%F"}})
+    assert "'%F' in '/bin/date +%F' is not a systemd specifier" in finding["message"]
+
+
+def test_enable_without_install_message_says_the_unit_stays_static():
+    (finding,) = lint_sections({"Service": {"ExecStart": "/bin/true"}}, enabled=True)
+    message = finding["message"]
+    # measured on systemd 252 and 257: `systemctl enable` exits 0 and the unit stays static
+    assert "does not fail" in message and "'static'" in message and "fails:" not in message
 
 
 @pytest.mark.parametrize(("sections", "kwargs", "rules"), EXTRA_CASES)

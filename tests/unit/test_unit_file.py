@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._directives import SINGLE_VALUED, is_single_valued
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import (
     UnitFileError,
     check_sections,
+    directive_lines,
+    line_sources,
     parse_unit,
     render_unit,
 )
@@ -186,6 +189,149 @@ def test_sections_must_be_mapping():
         render_unit([("Unit", {})])
 
 
+# ---------------------------------------------------------------- single-valued directives
+
+# (section, key, value): a list of several values for a directive systemd reads once
+SINGLE_VALUED_LISTS = [
+    pytest.param("Service", "Type", ["simple", "exec"], id="service-type"),
+    pytest.param("Service", "Restart", ["always", "on-failure"], id="restart"),
+    pytest.param("Service", "User", ["root", "nobody"], id="user"),
+    pytest.param("Service", "RestartSec", [5, 10], id="numbers"),
+    pytest.param("Service", "PrivateTmp", [True, False], id="booleans"),
+    pytest.param("Service", "WorkingDirectory", ["/a", None, "/b"], id="none-between"),
+    pytest.param("Service", "Type", ["", "simple"], id="reset-then-value"),
+    pytest.param("Service", "MemoryMax", ("1G", "2G"), id="tuple"),
+    pytest.param("Unit", "Description", ["a", "b"], id="description"),
+    pytest.param("Unit", "StartLimitBurst", [3, 5], id="start-limit-burst"),
+    pytest.param("Timer", "AccuracySec", ["1s", "1min"], id="timer-accuracy"),
+    pytest.param("Timer", "Unit", ["a.service", "b.service"], id="timer-unit"),
+    pytest.param("Socket", "Accept", [True, False], id="socket-accept"),
+    pytest.param("Mount", "Where", ["/a", "/b"], id="mount-where"),
+    pytest.param("Install", "DefaultInstance", ["a", "b"], id="default-instance"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value"), SINGLE_VALUED_LISTS)
+def test_single_valued_list_is_refused(section, key, value):
+    sections = {section: {key: value}}
+    count = len([v for v in value if v is not None])
+    with pytest.raises(UnitFileError) as info:
+        render_unit(sections, unit="app.service")
+    err = info.value
+    assert (err.unit, err.section, err.key, err.value) == ("app.service", section, key, list(value))
+    assert str(err).startswith(f"unit app.service: [{section}] {key}: systemd reads {key}= only once")
+    assert f"only the last of these {count} values would count): give one value, not a list" in str(err)
+    # the same check everywhere sections are checked
+    with pytest.raises(UnitFileError):
+        check_sections(sections, unit="app.service")
+    with pytest.raises(UnitFileError):
+        directive_lines(section, key, value, unit="app.service")
+    # ... except where several assignments are read from a file (lint, merged drop-ins)
+    check_sections(sections, unit="app.service", allow_reassign=True)
+    assert len(directive_lines(section, key, value, allow_reassign=True)) == count
+
+
+# (sections, rendered text): lists that stay allowed
+SINGLE_VALUED_ALLOWED = [
+    pytest.param({"Service": {"Type": ["simple"]}}, "[Service]\nType=simple\n", id="one-element-list"),
+    pytest.param({"Service": {"Type": [None, "exec", None]}}, "[Service]\nType=exec\n", id="one-non-null"),
+    pytest.param({"Service": {"Type": []}}, "[Service]\n", id="empty-list"),
+    pytest.param({"Timer": {"OnCalendar": ["daily", "Mon 02:00"]}},
+                 "[Timer]\nOnCalendar=daily\nOnCalendar=Mon 02:00\n", id="oncalendar-is-a-list"),
+    pytest.param({"Service": {"ExecStart": ["", "/bin/x"], "Environment": ["A=1", "B=2"]}},
+                 "[Service]\nExecStart=\nExecStart=/bin/x\nEnvironment=A=1\nEnvironment=B=2\n", id="list-directives"),
+    pytest.param({"Unit": {"ConditionPathExists": ["/a", "/b"], "Documentation": ["man:a(1)", "man:b(1)"]}},
+                 "[Unit]\nConditionPathExists=/a\nConditionPathExists=/b\nDocumentation=man:a(1)\n"
+                 "Documentation=man:b(1)\n", id="conditions-add-up"),
+    pytest.param({"Install": {"WantedBy": ["a.target", "b.target"]}},
+                 "[Install]\nWantedBy=a.target\nWantedBy=b.target\n", id="wantedby"),
+    pytest.param({"X-Custom": {"Type": ["a", "b"]}}, "[X-Custom]\nType=a\nType=b\n", id="unknown-section"),
+    pytest.param({"Timer": {"Type": ["a", "b"]}}, "[Timer]\nType=a\nType=b\n", id="key-of-another-section"),
+]
+
+
+@pytest.mark.parametrize(("sections", "text"), SINGLE_VALUED_ALLOWED)
+def test_single_valued_allowed(sections, text):
+    assert render_unit(sections, unit="app.service") == text
+
+
+@pytest.mark.parametrize(("section", "key", "single"), [
+    ("Unit", "Description", True), ("Unit", "SourcePath", True), ("Unit", "DefaultDependencies", True),
+    ("Unit", "StartLimitIntervalSec", True), ("Unit", "StartLimitAction", True), ("Unit", "JobTimeoutSec", True),
+    ("Service", "Type", True), ("Service", "Restart", True), ("Service", "RestartSec", True),
+    ("Service", "User", True), ("Service", "Group", True), ("Service", "WorkingDirectory", True),
+    ("Service", "RootDirectory", True), ("Service", "PIDFile", True), ("Service", "RemainAfterExit", True),
+    ("Service", "TimeoutStartSec", True), ("Service", "TimeoutStopSec", True), ("Service", "TimeoutSec", True),
+    ("Service", "RuntimeMaxSec", True), ("Service", "WatchdogSec", True), ("Service", "KillMode", True),
+    ("Service", "KillSignal", True), ("Service", "NotifyAccess", True), ("Service", "UMask", True),
+    ("Service", "Nice", True), ("Service", "StandardOutput", True), ("Service", "StandardError", True),
+    ("Service", "StandardInput", True), ("Service", "DynamicUser", True), ("Service", "PrivateTmp", True),
+    ("Service", "ProtectSystem", True), ("Service", "ProtectHome", True), ("Service", "NoNewPrivileges", True),
+    ("Service", "MemoryMax", True), ("Service", "CPUQuota", True),
+    ("Timer", "AccuracySec", True), ("Timer", "RandomizedDelaySec", True), ("Timer", "Persistent", True),
+    ("Timer", "Unit", True), ("Install", "DefaultInstance", True),
+    ("Timer", "OnCalendar", False), ("Timer", "OnBootSec", False), ("Unit", "After", False),
+    ("Unit", "Documentation", False), ("Unit", "ConditionPathExists", False), ("Service", "ExecStart", False),
+    ("Service", "Environment", False), ("Service", "SupplementaryGroups", False),
+    ("Service", "ReadWritePaths", False), ("Service", "CapabilityBoundingSet", False),
+    ("Install", "WantedBy", False), ("Install", "Alias", False), ("Socket", "ListenStream", False),
+    ("Path", "PathChanged", False), ("Slice", "MemoryMax", True), ("Mount", "User", True),
+])
+def test_single_valued_table(section, key, single):
+    assert is_single_valued(section, key) is single
+
+
+def test_single_valued_table_holds_real_directive_names():
+    for section, keys in SINGLE_VALUED.items():
+        assert keys, section
+        for key in keys:
+            check_sections({section: {key: "x"}})  # a valid directive name
+
+
+def test_to_unit_filter_refuses_a_list_for_a_single_valued_directive():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.unitcraft.systemd.plugins.filter.unit_filters import FilterModule
+
+    to_unit = FilterModule().filters()["to_unit"]
+    refused = r"^to_unit: unit app\.service: \[Service\] Type: systemd reads Type= only once"
+    with pytest.raises(AnsibleFilterError, match=refused):
+        to_unit({"Service": {"Type": ["simple", "exec"]}}, unit="app.service")
+    assert to_unit({"Service": {"Type": ["simple"]}}) == "[Service]\nType=simple\n"
+
+
+# ---------------------------------------------------------------- line sources
+
+
+def test_line_sources_map_rendered_lines_to_what_was_given():
+    sections = {
+        "Unit": {"Description": "x", "After": ["a.service", None, "b.service"]},
+        "Service": {"Restart": True, "RestartSec": 5, "ExecStart": "/bin/true", "Nice": None},
+        "Install": {},
+        "Timer": {"OnCalendar": [720, "daily"]},
+    }
+    text = render_unit(sections, unit="x.service").split("\n")
+    sources = line_sources(sections, unit="x.service")
+    assert sources == {
+        2: ("Unit", "Description", "x"),
+        3: ("Unit", "After", "a.service"),
+        4: ("Unit", "After", "b.service"),
+        7: ("Service", "Restart", True),
+        8: ("Service", "RestartSec", 5),
+        9: ("Service", "ExecStart", "/bin/true"),
+        14: ("Timer", "OnCalendar", 720),
+        15: ("Timer", "OnCalendar", "daily"),
+    }
+    for number, (_section, key, _value) in sources.items():
+        assert text[number - 1].startswith(key + "=")
+    assert text[6] == "Restart=yes" and text[13] == "OnCalendar=720"
+
+
+def test_line_sources_check_like_render():
+    with pytest.raises(UnitFileError, match="only once"):
+        line_sources({"Service": {"Type": ["a", "b"]}})
+
+
 # ---------------------------------------------------------------- parsing
 
 PARSE_CASES = [
@@ -231,6 +377,14 @@ PARSE_CASES = [
     pytest.param("[Install]\n", {"Install": {}}, id="empty-section"),
     pytest.param("  [Unit]  \nA=1\n", {"Unit": {"A": "1"}}, id="indented-header"),
     pytest.param("[X-Custom]\nX-Key_1=v\n", {"X-Custom": {"X-Key_1": "v"}}, id="custom-section"),
+    # a single-valued directive keeps its last assignment, as systemd does
+    pytest.param("[Service]\nNoNewPrivileges=yes\nUser=a\nNoNewPrivileges=no\n",
+                 {"Service": {"NoNewPrivileges": "no", "User": "a"}}, id="single-valued-last-wins"),
+    pytest.param("[Service]\nType=\nType=simple\n", {"Service": {"Type": "simple"}}, id="single-valued-reset-then-set"),
+    pytest.param("[Service]\nType=simple\nType=\n", {"Service": {"Type": ""}}, id="single-valued-reset-last"),
+    pytest.param("[Unit]\nDescription=a\n[Service]\nType=exec\n[Unit]\nDescription=b\n",
+                 {"Unit": {"Description": "b"}, "Service": {"Type": "exec"}}, id="single-valued-across-headers"),
+    pytest.param("[X-Custom]\nType=a\nType=b\n", {"X-Custom": {"Type": ["a", "b"]}}, id="custom-section-keeps-all"),
 ]
 
 
@@ -244,7 +398,8 @@ def test_parse(text, sections):
 
 
 PARSE_REJECT_CASES = [
-    pytest.param("A=1\n[Unit]\n", "unit u.service: line 1: assignment before the first section header: 'A=1'", id="before-header"),
+    pytest.param("A=1\n[Unit]\n", "unit u.service: line 1: assignment before the first section header: 'A=1'",
+                 id="before-header"),
     pytest.param(
         "[Unit]\nA=1\ngarbage\n",
         "unit u.service: line 3: [Unit]: line is neither a comment, a section header nor Key=value: 'garbage'",
@@ -286,6 +441,8 @@ def test_parse_rejects(text, message):
 
 ROUND_TRIP_TEXTS = [
     "[Unit]\nDescription=a \\\n  b\nAfter=x\nAfter=\n\n[Service]\nExecStart=/bin/sh -c 'echo %%'\n",
+    # Debian 12's chrony.service sets NoNewPrivileges twice; what is parsed renders again
+    "[Service]\nNoNewPrivileges=yes\nExecStart=/usr/sbin/chronyd\nNoNewPrivileges=no\n",
     "[A]\n[B]\nK=v\n[A]\nK=w\n",
     "[Service]\nEnvironment=A=1 B=2\nEnvironment=\nExecStart=-/bin/true\n",
 ]
@@ -309,7 +466,8 @@ def test_round_trip_host_units():
         for path in sorted(root.rglob("*")):
             if not path.is_file() or path.resolve() == Path("/dev/null"):
                 continue
-            if not (path.suffix[1:] in {"service", "socket", "target", "timer", "mount", "path", "slice", "conf", "automount", "swap", "scope", "device"}):
+            if path.suffix[1:] not in {"service", "socket", "target", "timer", "mount", "path", "slice", "conf",
+                                       "automount", "swap", "scope", "device"}:
                 continue
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
             sections = parse_unit(text, unit=path.name)
@@ -323,7 +481,8 @@ def test_round_trip_host_units():
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_rendered_unit_verifies(tmp_path):
     sections = {
-        "Unit": {"Description": "rendered by unitcraft", "After": ["network-online.target"], "Wants": "network-online.target"},
+        "Unit": {"Description": "rendered by unitcraft", "After": ["network-online.target"],
+                 "Wants": "network-online.target"},
         "Service": {"Type": "oneshot", "ExecStart": ["/bin/true", "/bin/true --version"], "RemainAfterExit": True,
                     "Environment": ["A=1", '"B=two words"'], "Nice": None, "TimeoutStartSec": 30},
         "Install": {"WantedBy": "multi-user.target"},
