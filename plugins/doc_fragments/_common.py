@@ -14,9 +14,9 @@ options:
       - Which systemd instance to work with.
       - V(system) uses the system manager and C(/etc/systemd/system).
       - V(user) uses the connecting user's manager and C(~/.config/systemd/user)
-        (C($XDG_CONFIG_HOME/systemd/user)).
+        (C($XDG_CONFIG_HOME/systemd/user)), or those of O(user).
       - V(global) writes to C(/etc/systemd/user) for every user; there is no running manager
-        to start or stop units in.
+        to start or stop units in. Validation runs as root without a user manager.
     type: str
     default: system
     choices: [system, user, global]
@@ -25,7 +25,35 @@ options:
       - Work offline inside this directory, as when building an image. Files go under it,
         enablement uses C(systemctl --root), no running systemd is needed and none is touched.
       - Units cannot be started or stopped offline, and no daemon-reload happens.
+      - Without O(root), on a target whose PID 1 is not systemd (no C(/run/systemd/system), as
+        in a container without systemd as init or an image build), the work is done offline on
+        C(/) the same way, and the result carries a warning that runtime state was not touched.
+        Runtime requests (O(ignore:active)) then fail while planning, before anything changes.
     type: path
+  user:
+    description:
+      - With O(scope=user), the user whose units are managed, from a root play - their
+        C(~/.config/systemd/user), their manager, their journal.
+      - Files and directories made there belong to that user. C(systemctl --user) runs as that
+        user (C(runuser)) against the manager's private socket, so no user D-Bus
+        (C(dbus-user-session)) is needed. Validation runs as that user too.
+      - The user's manager must be running - the user is logged in, or lingers (see O(ignore:linger)
+        of the modules that change units); the task fails saying so otherwise.
+      - Omitted with O(scope=user) means the connecting user.
+    type: str
+"""
+
+    # Lingering of the user of O(user).
+    LINGER = r"""
+options:
+  linger:
+    description:
+      - Whether the manager of O(user) runs without a login session (C(loginctl enable-linger))
+        and so starts at boot with the user's enabled units.
+      - V(true) is applied first and the task waits (up to O(wait_timeout)) for the user's
+        manager to come up; V(false) is applied last. Omitted means untouched.
+      - Needs O(user).
+    type: bool
 """
 
     # How one file is written and checked; per item in O(units) too.

@@ -15,6 +15,12 @@ SCOPES = ("system", "user", "global")
 TARGET_OPTIONS: dict[str, dict[str, Any]] = {
     "scope": {"type": "str", "default": "system", "choices": list(SCOPES)},
     "root": {"type": "path"},
+    "user": {"type": "str"},
+}
+
+# Lingering of the O(user) whose units a task manages (modules that change things).
+LINGER_OPTIONS: dict[str, dict[str, Any]] = {
+    "linger": {"type": "bool"},
 }
 
 # Options that describe what to do with one unit file (or drop-in) and its unit.
@@ -56,8 +62,13 @@ def without_defaults(spec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
     return {name: {k: v for k, v in opt.items() if k != "default"} for name, opt in spec.items()}
 
 
-def unit_directory(scope: str, root: str | None) -> str:
-    """Directory where this collection writes unit files for a scope (admin directory, never vendor)."""
+def unit_directory(scope: str, root: str | None, home: str | None = None) -> str:
+    """Directory where this collection writes unit files for a scope (admin directory, never vendor).
+
+    `home` is the home of the user whose units are managed (option `user`).
+    """
+    if home is not None:
+        return os.path.join(home, ".config", "systemd", "user")
     if scope == "system":
         path = "/etc/systemd/system"
     elif scope == "global":

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HEALTH_PROPERTIES = ("Id", "LoadState", "Job", "ActiveState", "SubState", "Result", "MainPID", "NRestarts",
-                     "InvocationID", "Type", "RemainAfterExit", "ActiveEnterTimestampMonotonic")
+                     "InvocationID", "Type", "RemainAfterExit", "ActiveEnterTimestampMonotonic", "UnitFileState")
 TRANSITIONAL = frozenset({"activating", "deactivating", "reloading", "refreshing"})
 STOPPED = frozenset({"inactive", "failed"})
 # what must not move while a unit settles: a change means it died and was restarted

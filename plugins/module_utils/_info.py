@@ -16,9 +16,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._host import resolve_target
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import Systemctl, SystemctlError
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import UnitFileError
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UNIT_TYPES, parse_unit_name
+from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager import UserManagerError
 
 DEFAULT_PROPERTIES: tuple[str, ...] = (
     "Id", "Description", "LoadState", "ActiveState", "SubState", "UnitFileState", "UnitFilePreset", "FragmentPath",
@@ -353,14 +355,23 @@ def compare_order(first: str, a: dict[str, str], second: str, b: dict[str, str])
 def run_module(module: Any) -> None:
     """Entry point of the `unit_info` module: exit_json or fail_json, never return."""
     params = module.params
+    warnings: list[str] = []
     try:
-        systemctl = Systemctl(module, scope=params["scope"], root=params.get("root"))
+        target = resolve_target(params["scope"], params.get("root"), params.get("user"))
+        warnings = target.warnings("units were read from their files")
+        if target.user is not None and not target.user.manager_running():
+            raise InfoError(target.user.missing_manager_message())
+        systemctl = Systemctl(module, scope=target.scope, root=target.root, user=target.user)
         info = UnitInfo(systemctl, params.get("names"), params.get("properties"), params.get("order"))
         result = info.gather()
     except InfoError as exc:
         module.fail_json(msg=str(exc))
     except SystemctlError as exc:
         module.fail_json(msg=str(exc))
+    except UserManagerError as exc:
+        module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=f"{exc.filename or ''}: {exc.strerror or exc}")
+    for warning in warnings:
+        module.warn(warning)
     module.exit_json(**result)

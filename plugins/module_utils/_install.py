@@ -26,11 +26,23 @@ def is_vendor_path(path: str, root: str | None = None) -> bool:
     return rel.startswith(VENDOR_DIRS)
 
 
+def make_directories(path: str, ids: tuple[int, int] | None = None) -> None:
+    """Create `path` and its missing parents (0755), owned by `ids` (uid, gid) when given, e.g. ~/.config."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        os.mkdir(directory, 0o755)
+        if ids is not None:
+            os.chown(directory, *ids)
+
+
 def install_file(module: Any, path: str, text: str, mode: Any, owner: str | None, group: str | None,
-                 backup: bool) -> str | None:
+                 backup: bool, dir_ids: tuple[int, int] | None = None) -> str | None:
     """Write `text` to `path` atomically (temp file beside it, then rename); return the backup path."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
+    make_directories(directory, dir_ids)
     backup_file = module.backup_local(path) if backup and os.path.exists(path) else None
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:

@@ -15,6 +15,8 @@ every failure with systemd's evidence, and still reports what changed.
 
 from __future__ import annotations
 
+import fnmatch
+import grp
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +25,7 @@ from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import unit_directory
 from ansible_collections.unitcraft.systemd.plugins.module_utils._directives import is_single_valued
+from ansible_collections.unitcraft.systemd.plugins.module_utils._host import resolve_target
 from ansible_collections.unitcraft.systemd.plugins.module_utils._health import (
     RUNNING,
     STOPPED_WANT,
@@ -54,7 +57,12 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file impor
     parse_unit,
     render_unit,
 )
-from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName, parse_unit_name
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName
+from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager import (
+    UserAccount,
+    UserManagerError,
+    ensure_linger,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._validate import Candidate, Validator
 
 ENABLED_STATES = frozenset({"enabled", "enabled-runtime"})
@@ -64,6 +72,13 @@ MASKED_STATES = frozenset({"masked", "masked-runtime"})
 FILE_STATE_VERBS = (("enable", "enabled"), ("reenable", "enabled"), ("disable", "disabled"),
                     ("mask", "masked"), ("unmask", "unknown"))
 RUNNING_STATES = frozenset({"active", "activating", "reloading"})
+HIERARCHICAL_DROPINS = 245  # first systemd to read `foo-.service.d/` and `service.d/`
+# what a drop-in for many units of a type (prefix or type-wide) is validated on
+STAND_IN_UNITS = {
+    "service": "[Unit]\nDescription=stand-in unit for a drop-in check\n\n[Service]\nExecStart=/bin/true\n",
+    "target": "[Unit]\nDescription=stand-in unit for a drop-in check\n",
+    "slice": "[Unit]\nDescription=stand-in unit for a drop-in check\n",
+}
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload",
                    "MainPID", "FragmentPath", "NRestarts", "Result", *ACTIVATION_PROPERTIES)
 FINAL_PROPERTIES = ("Id", "ActiveState", "SubState", "Result", "UnitFileState", "MainPID", "NRestarts")
@@ -80,6 +95,7 @@ class UnitPlan:
     file_changed: bool = False
     attrs_changed: bool = False
     base_fragment: str | None = None
+    base_path: str | None = None
     overrides_vendor: bool = False  # an /etc file that shadows a vendor unit of the same name
     status: dict[str, str] = field(default_factory=dict)
     unit_file_state: str = "unknown"
@@ -106,7 +122,8 @@ class UnitTask:
 
     def __init__(self, module: Any, requests: Sequence[UnitRequest], scope: str = "system",
                  root: str | None = None, daemon_reload: bool = True, wait_timeout: float = 120,
-                 settle: float = 1, no_block: bool = False) -> None:
+                 settle: float = 1, no_block: bool = False, user: UserAccount | None = None,
+                 linger: bool | None = None) -> None:
         self.module = module
         self.requests = list(requests)
         self.scope = scope
@@ -115,15 +132,24 @@ class UnitTask:
         self.no_block = no_block
         self.check_mode = bool(module.check_mode)
         self.diff_mode = bool(getattr(module, "_diff", False))
-        self.systemctl = Systemctl(module, scope=scope, root=root)
+        self.user = user
+        self.linger = linger
+        self.linger_changed = False
+        self.systemctl = Systemctl(module, scope=scope, root=root, user=user)
         self.gate = HealthGate(self.systemctl, wait_timeout=wait_timeout, settle=settle)
-        self.unit_dir = unit_directory(scope, root)
+        self.unit_dir = unit_directory(scope, root, user.home if user else None)
+        if user is not None:  # the user's files belong to the user
+            group = grp.getgrgid(user.gid).gr_name
+            for request in self.requests:
+                request.owner = request.owner or user.name
+                request.group = request.group or group
         self.plans: list[UnitPlan] = []
         self.instances: dict[str, list[dict[str, str]]] = {}  # template -> its loaded instances' status
         self.daemon_reloaded = False
         self.restarted: set[str] = set()
         self.queued: list[str] = []
         self.outcomes: dict[str, Outcome] = {}
+        self.last_read: dict[str, dict[str, str]] = {}  # status the gate read after the last verb
         self.failures: list[str] = []
         self.warnings: list[str] = []
 
@@ -150,10 +176,40 @@ class UnitTask:
             elif after is not None:
                 plan.file_changed = after != before
             if request.dropin:
-                plan.base_fragment = self._find_fragment(request.unit)
+                self._find_base(plan)
             else:
                 self._check_unit_plan(plan)
             self.plans.append(plan)
+
+    def _find_base(self, plan: UnitPlan) -> None:
+        """What a drop-in is checked against: the unit's file, or a stand-in unit for a drop-in of many units."""
+        req = plan.request
+        if req.type_wide or req.prefix_dropin:
+            plan.base_fragment = STAND_IN_UNITS.get(req.unit.type)
+            plan.base_path = f"(a stand-in {req.unit.type} unit)"
+            if plan.base_fragment is None and req.validate != "off" and plan.file_changed and plan.after:
+                raise TaskError(f"unit {req.name}: a drop-in for many .{req.unit.type} units can only be validated "
+                                f"for {', '.join(sorted(STAND_IN_UNITS))} units; set validate: off")
+            return
+        found = self._find_fragment(req.unit)
+        if found:
+            plan.base_path, plan.base_fragment = found
+
+    def check_many_unit_dropins(self) -> None:
+        """Prefix (`foo-.service.d/`) and type-wide (`service.d/`) drop-ins: only where systemd reads them."""
+        spread = [p for p in self.plans if p.request.type_wide or p.request.prefix_dropin]
+        if not spread:
+            return
+        version = self.systemctl.version()
+        if version < HIERARCHICAL_DROPINS:
+            raise TaskError(f"unit {spread[0].name}: systemd {version} on the target does not read prefix or "
+                            f"type-wide drop-ins (systemd {HIERARCHICAL_DROPINS} and later do); give the units' "
+                            "own names instead")
+        for plan in spread:
+            if plan.request.type_wide and plan.file_changed:
+                self.warnings.append(f"unit {plan.name}: a drop-in for every .{plan.request.unit.type} unit "
+                                     "changed; running units keep their settings until they are restarted "
+                                     "(the task restarts none of them)")
 
     def _check_unit_plan(self, plan: UnitPlan) -> None:
         """Refuse, while planning, what systemctl would refuse half-way through the task."""
@@ -169,7 +225,7 @@ class UnitTask:
             if req.unit.is_template:
                 plan.instance_links = self._links_to(plan.path)
         if req.unit.is_template and req.enabled and req.state == "present":
-            install = _install_section(plan.after or plan.before or self._find_fragment(req.unit)) or {}
+            install = _install_section(plan.after or plan.before or self._fragment_text(req.unit)) or {}
             if not install.get("DefaultInstance"):
                 raise TaskError(f"unit {req.name}: enabled: true on a template needs DefaultInstance= in its "
                                 f"[Install] section; otherwise enable instances such as "
@@ -200,8 +256,12 @@ class UnitTask:
             raise TaskError(str(exc)) from None
         return None
 
-    def _find_fragment(self, unit: UnitName, vendor_only: bool = False) -> str | None:
-        """Text of the unit file systemd would load: the admin directory first, then the search path."""
+    def _fragment_text(self, unit: UnitName) -> str | None:
+        found = self._find_fragment(unit)
+        return found[1] if found else None
+
+    def _find_fragment(self, unit: UnitName, vendor_only: bool = False) -> tuple[str, str] | None:
+        """Path and text of the unit file systemd would load: the admin directory first, then the search path."""
         if self.scope == "system":
             vendor = ["/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
                       "/lib/systemd/system"]
@@ -215,7 +275,7 @@ class UnitTask:
                     continue
                 text = read_text(os.path.join(directory, name))
                 if text is not None:
-                    return text
+                    return os.path.join(directory, name), text
         return None
 
     def lint(self) -> None:
@@ -244,25 +304,30 @@ class UnitTask:
         if not todo:
             return
         candidates = []
-        for plan in todo:
+        for index, plan in enumerate(todo):
             req = plan.request
             if req.dropin:
                 if plan.base_fragment is None:
                     raise TaskError(f"unit {req.name}: no unit file found for it, so the drop-in cannot be "
                                     "validated against it; install the unit first or set validate: off")
-                cand = Candidate(name=req.name, fragment=plan.base_fragment, dropins={req.dropin: plan.after},
-                                 dropin_paths={req.dropin: plan.path})
+                # a drop-in for many units is checked on a stand-in unit of that type
+                name = req.name if req.is_unit or req.unit.is_template \
+                    else f"unitcraft-dropin-check-{index}.{req.unit.type}"
+                cand = Candidate(name=name, fragment=plan.base_fragment, dropins={req.dropin: plan.after},
+                                 dropin_paths={req.dropin: plan.path}, fragment_path=plan.base_path)
             else:
                 cand = Candidate(name=req.name, fragment=plan.after, fragment_path=plan.path)
             cand.sections = req.sections
             if req.unit.type == "timer":
                 cand.calendars = _values(parse_unit(plan.after, unit=req.name).get("Timer", {}).get("OnCalendar"))
             candidates.append(cand)
-        verdicts = Validator(self.module, scope=self.scope, root=self.root).check(candidates)
+        verdicts = Validator(self.module, scope=self.scope, root=self.root, user=self.user).check(candidates)
         problems = []
-        for plan in todo:
-            verdict = verdicts[plan.name]
-            plan.validation = verdict.warnings
+        for plan, cand in zip(todo, candidates):
+            verdict = verdicts[cand.name]
+            plan.validation = verdict.warnings + verdict.inherited
+            self.warnings.extend(f"unit {plan.name}: the unit has this without the drop-in, so the drop-in was "
+                                 f"installed: {line}" for line in verdict.inherited)
             bad = verdict.errors + (verdict.warnings if plan.request.validate == "strict" else [])
             problems.extend(bad)
             if plan.request.validate == "errors":
@@ -274,19 +339,18 @@ class UnitTask:
                                if any(p.request.validate == "strict" for p in todo) else ""))
 
     def read_state(self) -> None:
-        # the manager refuses to `show` a template; its file state comes from is-enabled,
-        # its loaded instances from a glob in the same `show`
-        shown = [p.name for p in self.plans if not p.request.unit.is_template]
-        templates = {p.name: f"{p.request.unit.prefix}@*.{p.request.unit.type}"
-                     for p in self.plans if p.request.unit.is_template}
+        # the manager refuses to `show` a template; its file state comes from is-enabled. The units
+        # a template or prefix drop-in configures come from globs in the same `show`.
+        shown = [p.name for p in self.plans if p.request.is_unit]
+        groups = {p.name: p.request.members_glob for p in self.plans if p.request.members_glob}
         if self.systemctl.live:
-            if templates:
-                blocks = self.systemctl.show_units(shown + sorted(set(templates.values())), SHOW_PROPERTIES)
+            if groups:
+                blocks = self.systemctl.show_units(shown + sorted(set(groups.values())), SHOW_PROPERTIES)
                 status = dict(zip(shown, blocks[:len(shown)]))
                 for block in blocks[len(shown):]:
-                    template = parse_unit_name(block.get("Id", "")).template
-                    if template in templates and block.get("Id") not in status:
-                        self.instances.setdefault(template, []).append(block)
+                    for group, glob in groups.items():
+                        if fnmatch.fnmatchcase(block.get("Id", ""), glob) and block.get("Id") not in status:
+                            self.instances.setdefault(group, []).append(block)
             else:
                 status = self.systemctl.show(shown, SHOW_PROPERTIES)
             for plan in self.plans:
@@ -308,7 +372,7 @@ class UnitTask:
             verbs[verb].append(plan.name)
             plan.actions.append(verb)
 
-        templates = {p.name: p for p in self.plans if p.request.unit.is_template and p.request.state == "present"}
+        templates = {p.name: p for p in self.plans if p.request.members_glob and p.request.state == "present"}
         for plan in self.plans:
             req = plan.request
             running = plan.status.get("ActiveState") in RUNNING_STATES
@@ -348,7 +412,7 @@ class UnitTask:
             return True  # the drop-in module never enables
         template = templates.get(plan.request.unit.template or "")
         text = plan.after or plan.before or (template.after if template else None) \
-            or self._find_fragment(plan.request.unit)
+            or self._fragment_text(plan.request.unit)
         return text is None or _has_install(text)
 
     def _plan_removal(self, plan: UnitPlan, running: bool, act: Any, verbs: dict[str, list[str]]) -> None:
@@ -431,7 +495,8 @@ class UnitTask:
                 remove_dir_if_empty(ddir)
             elif plan.file_changed and plan.after is not None:
                 plan.backup_file = install_file(self.module, plan.path, plan.after, req.mode, req.owner,
-                                                req.group, req.backup)
+                                                req.group, req.backup,
+                                                (self.user.uid, self.user.gid) if self.user else None)
         self._step(sc.mask, verbs["mask"])
         self._step(sc.unmask, verbs["unmask"])
         self._step(sc.enable, verbs["enable"])
@@ -451,26 +516,47 @@ class UnitTask:
         # units asked to be active that are on their way (activating, auto-restart) are judged too
         wants.update({p.name: RUNNING for p in self.plans
                       if p.request.active and p.status.get("ActiveState") in ("activating", "reloading")})
-        self._judge(wants, since)
+        self.last_read = {u: o.status for u, o in self._judge(wants, since).items()}
 
-    def _judge(self, wants: Mapping[str, str], since: float) -> None:
+    def _judge(self, wants: Mapping[str, str], since: float) -> dict[str, Outcome]:
         if not wants:
-            return
+            return {}
         if self.no_block:
             self.queued.extend(u for u in wants if u not in self.queued)
-            return
+            return {}
         before = {p.name: p.status for p in self.plans}
-        self.outcomes.update(self.gate.wait(wants, since, before))
+        outcomes = self.gate.wait(wants, since, before)
+        self.outcomes.update(outcomes)
+        return outcomes
 
     def _reload_wanted(self, disk_changed: bool) -> bool:
         if not self.daemon_reload or not self.systemctl.live:
             return False
         return disk_changed or any(_stale_in_manager(p) for p in self.plans)
 
+    def prepare_user(self) -> None:
+        """Lingering on first (it starts the user's manager); then there must be a manager to talk to."""
+        if self.user is None:
+            return
+        if self.linger:
+            self.linger_changed = ensure_linger(self.systemctl, self.user, True, self.check_mode, booted=True,
+                                                wait_timeout=self.gate.wait_timeout)
+        running = self.user.manager_running()
+        # without a manager only what needs none can be done: files, and lingering off
+        needs_manager = any(r.active is not None or r.enabled is not None or r.masked is not None
+                            for r in self.requests)
+        if not running and not (self.check_mode and self.linger) and (needs_manager or self.linger is not False):
+            raise TaskError(self.user.missing_manager_message())
+        # a task that only turns lingering off leaves the manager alone (it may be shutting down)
+        self.systemctl.manager = running and (needs_manager or any(r.has_source for r in self.requests)
+                                              or self.linger is not False)
+
     def run(self) -> dict[str, Any]:
         self.plan_files()
+        self.check_many_unit_dropins()
         self.lint()
         self.validate()
+        self.prepare_user()
         self.read_state()
         verbs = self.plan_runtime()
         for plan in self.plans:
@@ -486,8 +572,10 @@ class UnitTask:
         if self.check_mode:
             self.daemon_reloaded = self._reload_wanted(disk_changed)
             self.restarted.update(verbs["restart"])
+            self._linger_off()
             return self.result(final={})
         self._apply(verbs)
+        self._linger_off()
         result = self.result(final=self._final_state())
         problems = self.failures + [o.describe() for o in self.outcomes.values() if not o.ok]
         if problems:
@@ -495,14 +583,22 @@ class UnitTask:
                             + "\n".join(problems), result)
         return result
 
+    def _linger_off(self) -> None:
+        """Lingering off comes last: it may stop the manager the task has just talked to."""
+        if self.user is not None and self.linger is False:
+            self.linger_changed = ensure_linger(self.systemctl, self.user, False, self.check_mode, booted=True,
+                                                wait_timeout=self.gate.wait_timeout)
+
     def _final_state(self) -> dict[str, dict[str, str]]:
         if self.check_mode or not self.systemctl.live:
             return {}
         if not self.daemon_reloaded and not any(p.actions for p in self.plans):
             return {p.name: p.status for p in self.plans}  # nothing ran: what we read is still true
+        shown = [p.name for p in self.plans if p.request.is_unit]
+        if shown and all(u in self.last_read for u in shown):
+            return {u: self.last_read[u] for u in shown}  # the gate read them after every change
         try:
-            return self.systemctl.show([p.name for p in self.plans if not p.request.unit.is_template],
-                                       FINAL_PROPERTIES)
+            return self.systemctl.show(shown, FINAL_PROPERTIES)
         except SystemctlError as exc:
             self.failures.append(str(exc))
             return {}
@@ -577,12 +673,17 @@ class UnitTask:
     def result(self, final: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
         units = [self.unit_result(p, final.get(p.name)) for p in self.plans]
         result: dict[str, Any] = {
-            "changed": any(u["changed"] for u in units) or self.daemon_reloaded or bool(self.restarted),
+            "changed": any(u["changed"] for u in units) or self.daemon_reloaded or bool(self.restarted)
+            or self.linger_changed,
             "daemon_reloaded": self.daemon_reloaded,
             "units": units,
             "queued": list(self.queued),
             "systemctl_calls": self.systemctl.calls,
         }
+        if self.user is not None:
+            result["user"] = self.user.name
+            if self.linger is not None:
+                result["linger"] = self.linger
         diffs = [u["diff"] for u in units if "diff" in u]
         if diffs:
             result["diff"] = diffs if len(diffs) > 1 else diffs[0]
@@ -649,14 +750,21 @@ def run_module(module: Any, dropin_module: bool = False) -> None:
     task: UnitTask | None = None
     failure: tuple[str, dict[str, Any] | None] | None = None
     try:
-        requests = build_requests(params, dropin_module=dropin_module)
-        task = UnitTask(module, requests, scope=params["scope"], root=params.get("root"),
+        target = resolve_target(params["scope"], params.get("root"), params.get("user"))
+        if params.get("linger") is not None and target.user is None:
+            raise TaskError("linger needs user (the user whose manager should run without a login)")
+        requests = build_requests(params, dropin_module=dropin_module, offline_reason=target.offline_reason)
+        task = UnitTask(module, requests, scope=target.scope, root=target.root,
                         daemon_reload=params["daemon_reload"], wait_timeout=params["wait_timeout"],
-                        settle=params["settle"], no_block=params["no_block"])
+                        settle=params["settle"], no_block=params["no_block"], user=target.user,
+                        linger=params.get("linger"))
+        task.warnings.extend(target.warnings("unit files, enablement and masks were handled"))
         result = task.run()
     except TaskError as exc:
         failure = (exc.msg, exc.result)
     except SystemctlError as exc:
+        failure = (str(exc), None)
+    except UserManagerError as exc:
         failure = (str(exc), None)
     except OSError as exc:
         failure = (f"{exc.filename or ''}: {exc.strerror or exc}", None)

@@ -10,8 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._host import offline_refusal
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import UnitFileError
-from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName, parse_unit_name
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import (
+    UNIT_TYPES,
+    UnitName,
+    parse_unit_name,
+)
 
 PER_UNIT_KEYS = ("sections", "content", "state", "enabled", "masked", "active", "restart_on_change",
                  "restart_triggers", "validate", "lint", "backup", "mode", "owner", "group", "dropin")
@@ -50,13 +55,43 @@ class UnitRequest:
     group: str | None = None
     dropin: str | None = None  # drop-in stem when the file managed is `<unit>.d/<dropin>.conf`
 
+    type_wide: bool = False  # a drop-in for every unit of a type (`service.d/`)
+
     @property
     def has_source(self) -> bool:
         return self.sections is not None or self.content is not None
 
+    @property
+    def prefix_dropin(self) -> bool:
+        """A drop-in in `foo-.service.d/`: systemd applies it to foo-bar.service, foo-bar-baz.service, ..."""
+        return bool(self.dropin) and not self.unit.is_template and self.unit.prefix.endswith("-") \
+            and self.unit.instance is None
 
-def build_requests(params: Mapping[str, Any], dropin_module: bool = False) -> list[UnitRequest]:
-    """Turn module parameters (with `name` or `units`) into checked requests; raise TaskError on bad input."""
+    @property
+    def members_glob(self) -> str | None:
+        """The units this file configures besides a unit of its own name (None: just that one)."""
+        if self.unit.is_template:
+            return f"{self.unit.prefix}@*.{self.unit.type}"
+        if self.prefix_dropin:
+            return f"{self.unit.prefix}*.{self.unit.type}"
+        return None
+
+    @property
+    def is_unit(self) -> bool:
+        """Names one unit that systemd can show (not a template, prefix or type-wide drop-in)."""
+        return self.members_glob is None and not self.type_wide
+
+
+def build_requests(params: Mapping[str, Any], dropin_module: bool = False,
+                   offline_reason: str | None = None) -> list[UnitRequest]:
+    """Turn module parameters (with `name` or `units`) into checked requests; raise TaskError on bad input.
+
+    `offline_reason` says why no running manager will be talked to (None: there is one).
+    """
+    if offline_reason is None and params.get("root"):
+        offline_reason = f"root {params['root']}"
+    elif offline_reason is None and params.get("scope") == "global":
+        offline_reason = "scope global"
     if params.get("units") is not None:
         items = params["units"]
         if not items:
@@ -81,7 +116,7 @@ def build_requests(params: Mapping[str, Any], dropin_module: bool = False) -> li
                 value = params.get(key)
             if value is not None:
                 merged[key] = value
-        request = _check_request(item["name"], merged, where, params, dropin_module)
+        request = _check_request(item["name"], merged, where, offline_reason, dropin_module)
         ident = (request.name, request.dropin)
         if ident in seen:
             raise TaskError(f"{where}: unit {request.name} is listed more than once")
@@ -97,15 +132,16 @@ def _is_template(name: Any) -> bool:
         return False  # _check_request names the problem
 
 
-def _check_request(name: str, opts: dict[str, Any], where: str, params: Mapping[str, Any],
+def _check_request(name: str, opts: dict[str, Any], where: str, offline_reason: str | None,
                    dropin_module: bool) -> UnitRequest:
+    type_wide = dropin_module and name in UNIT_TYPES
     try:
-        unit = parse_unit_name(name)
+        unit = UnitName(name=name, prefix="", instance=None, type=name) if type_wide else parse_unit_name(name)
     except UnitFileError as exc:
         raise TaskError(f"{where}: {exc}") from None
     if opts.get("sections") is not None and opts.get("content") is not None:
         raise TaskError(f"unit {name}: give either sections or content, not both")
-    request = UnitRequest(name=name, unit=unit, **{k: v for k, v in opts.items() if k != "dropin"})
+    request = UnitRequest(name=name, unit=unit, type_wide=type_wide, **{k: v for k, v in opts.items() if k != "dropin"})
     request.restart_triggers = list(request.restart_triggers or [])
     if dropin_module:
         request.dropin = opts.get("dropin") or "override"
@@ -114,11 +150,8 @@ def _check_request(name: str, opts: dict[str, Any], where: str, params: Mapping[
     for path in request.restart_triggers:
         if not isinstance(path, str) or not os.path.isabs(path) or "\n" in path:
             raise TaskError(f"unit {name}: restart_triggers: {path!r} is not an absolute path on the target")
-    live = params.get("root") is None and params.get("scope") != "global"
-    if request.active is not None and not live:
-        where_ = f"root {params.get('root')}" if params.get("root") else "scope global"
-        raise TaskError(f"unit {name}: active cannot be managed with {where_}: there is no running manager "
-                        "to start or stop it; leave active out")
+    if request.active is not None and offline_reason is not None:
+        raise TaskError(offline_refusal(name, "active", offline_reason))
     if request.active is not None and unit.is_template:
         raise TaskError(f"unit {name}: a template is never started itself; start an instance such as "
                         f"{unit.prefix}@example.{unit.type}")

@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager import UserAccount
+
 
 class SystemctlError(Exception):
     """A systemctl call failed; the message holds the command and what systemctl said."""
@@ -43,25 +45,36 @@ _MISSING_STATE = re.compile(r"^Failed to get unit file state for (?P<unit>\S+?):
 
 
 class Systemctl:
-    """systemctl for one scope (system, user, global) on the live host or offline under a root."""
+    """systemctl for one scope (system, user, global) on the live host or offline under a root.
 
-    def __init__(self, module: CommandRunner, scope: str = "system", root: str | None = None) -> None:
+    With `user`, the calls go to that user's manager, run as that user. `manager=False` says
+    the manager is not running yet (check mode before linger starts it): nothing is asked of it.
+    """
+
+    def __init__(self, module: CommandRunner, scope: str = "system", root: str | None = None,
+                 user: UserAccount | None = None, manager: bool = True) -> None:
         self.module = module
         self.scope = scope
         self.root = root
+        self.user = user
+        self.manager = manager
         self.calls = 0
-        self.journal_calls = 0
+        self.other_calls = 0  # journalctl, loginctl
         self.commands: list[list[str]] = []
         self.binary = module.get_bin_path("systemctl", required=True) or "systemctl"
         self.env = systemd_tool_env(scope)
+        self.prefix: list[str] = []
+        if user is not None:
+            self.env["XDG_RUNTIME_DIR"] = user.runtime_dir
+            self.prefix = user.command_prefix(module.get_bin_path("runuser", required=True) or "runuser")
 
     @property
     def live(self) -> bool:
         """True when a running manager is talked to (not offline under a root, not --global)."""
-        return self.root is None and self.scope != "global"
+        return self.root is None and self.scope != "global" and self.manager
 
     def argv(self, *args: str) -> list[str]:
-        argv = [self.binary, f"--{self.scope}", "--no-pager", "--no-ask-password"]
+        argv = [*self.prefix, self.binary, f"--{self.scope}", "--no-pager", "--no-ask-password"]
         if self.root:
             argv.append(f"--root={self.root}")
         argv.extend(args)
@@ -149,6 +162,14 @@ class Systemctl:
 
     # --- changing --------------------------------------------------------------------------
 
+    def version(self) -> int:
+        """systemd's version number (`systemctl --version`: "systemd 252 (252.39-1~deb12u2)")."""
+        _rc, out, _err = self.run("--version")
+        match = re.match(r"systemd (\d+)", out)
+        if not match:
+            raise SystemctlError(f"systemctl --version said {out.strip()[:80]!r}, not 'systemd N'")
+        return int(match.group(1))
+
     def daemon_reload(self) -> None:
         self.run("daemon-reload")
 
@@ -191,12 +212,29 @@ class Systemctl:
             return []
         argv = [binary, "--no-pager", "--quiet", "--output=short-iso", "--boot", f"--lines={lines}",
                 f"--since=@{int(since)}"]
-        if self.scope == "user":
-            argv.append("--user")
-        argv += ["--unit", unit]
-        self.journal_calls += 1
+        if self.user is not None:
+            # root reads the user's journal: the service's own lines and its manager's lines about it
+            uid = f"_UID={self.user.uid}"
+            argv += [uid, f"_SYSTEMD_USER_UNIT={unit}", "+", uid, f"USER_UNIT={unit}"]
+        elif self.scope == "user":
+            argv += ["--user", "--unit", unit]
+        else:
+            argv += ["--unit", unit]
+        self.other_calls += 1
         rc, out, _err = self.module.run_command(argv, environ_update=self.env)
         return [line for line in out.splitlines() if line.strip()] if rc == 0 else []
+
+    # --- lingering: a user manager that runs without a login ------------------------------
+
+    def set_linger(self, user: UserAccount, enable: bool) -> None:
+        """`loginctl enable-linger`/`disable-linger` on a running system (it starts or stops the manager)."""
+        binary = self.module.get_bin_path("loginctl", required=True) or "loginctl"
+        argv = [binary, "enable-linger" if enable else "disable-linger", user.name]
+        self.other_calls += 1
+        self.commands.append(argv)
+        rc, out, err = self.module.run_command(argv, environ_update=self.env)
+        if rc != 0:
+            raise SystemctlError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
 
 
 def parse_show(text: str, expected: int) -> list[dict[str, str]]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import CommandRunner, systemd_tool_env
+from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager import UserAccount
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import (
     UnitFileError,
     line_sources,
@@ -58,6 +59,8 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     # never fail a task, not even with validate: strict (shown as warnings)
     advisories: list[str] = field(default_factory=list)
+    # problems a unit has without its drop-in: not the drop-in's to answer for (shown as warnings)
+    inherited: list[str] = field(default_factory=list)
 
 
 _NOT_EXECUTABLE = re.compile(r"Command (?P<cmd>\S+) is not executable(?:: (?P<why>.*))?")
@@ -86,17 +89,34 @@ def yaml_hint(key: str, value: Any) -> str | None:
 
 
 class Validator:
-    def __init__(self, module: CommandRunner, scope: str = "system", root: str | None = None) -> None:
+    """Runs systemd-analyze for a scope: as root, or as `user` in that user's environment.
+
+    User and global candidates get a scratch XDG_RUNTIME_DIR, so that validation needs no
+    running user manager (as root, `--user` verify fails without one).
+    """
+
+    def __init__(self, module: CommandRunner, scope: str = "system", root: str | None = None,
+                 user: UserAccount | None = None) -> None:
         self.module = module
         self.scope = scope
         self.root = root
+        self.user = user
         self.binary = module.get_bin_path("systemd-analyze", required=True) or "systemd-analyze"
         self.check_mode = bool(getattr(module, "check_mode", False))
         self.calls = 0
+        self.runtime_dir: str | None = None
 
     def _run(self, args: list[str]) -> tuple[int, str, str]:
         self.calls += 1
-        return self.module.run_command([self.binary, *args], environ_update=systemd_tool_env(self.scope))
+        env = systemd_tool_env(self.scope)
+        if self.runtime_dir:
+            env["XDG_RUNTIME_DIR"] = self.runtime_dir
+        argv = [self.binary, *args]
+        if self.user is not None:
+            runuser = self.module.get_bin_path("runuser", required=True) or "runuser"
+            argv = [runuser, "-u", self.user.name, "--", "env", f"HOME={self.user.home}",
+                    f"XDG_RUNTIME_DIR={self.runtime_dir or self.user.runtime_dir}", *argv]
+        return self.module.run_command(argv, environ_update=env)
 
     def check(self, candidates: Sequence[Candidate]) -> dict[str, Verdict]:
         verdicts = {c.name: Verdict() for c in candidates}
@@ -112,6 +132,11 @@ class Validator:
         tmp = tempfile.mkdtemp(prefix="unitcraft-verify-")
         try:
             paths = {c.name: self._stage(tmp, c) for c in candidates}
+            if self.scope != "system":
+                self.runtime_dir = os.path.join(tmp, ".runtime")
+                os.mkdir(self.runtime_dir, 0o700)
+            if self.user is not None:
+                _give_tree(tmp, self.user.uid, self.user.gid)
             rc, lines = self._verify_paths(tmp, list(paths.values()))
             if rc != 0 and len(candidates) > 1:
                 # One batch call failed: verify one by one to know which unit the error is about.
@@ -121,8 +146,29 @@ class Validator:
             else:
                 for cand in candidates:
                     self._attribute(cand, tmp, lines, rc, verdicts[cand.name])
+            for cand in candidates:
+                verdict = verdicts[cand.name]
+                if cand.dropins and (verdict.errors or verdict.warnings):
+                    self._set_apart_inherited(cand, tmp, verdict)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            self.runtime_dir = None
+
+    def _set_apart_inherited(self, cand: Candidate, tmp: str, verdict: Verdict) -> None:
+        """Judge a drop-in on its own: what the unit says without it moves to `inherited`."""
+        base = Candidate(name=cand.name, fragment=cand.fragment, fragment_path=cand.fragment_path)
+        base_dir = os.path.join(tmp, ".without-dropins")
+        os.mkdir(base_dir)
+        path = self._stage(base_dir, base)
+        if self.user is not None:
+            _give_tree(base_dir, self.user.uid, self.user.gid)
+        rc, lines = self._verify_paths(base_dir, [path])
+        alone = Verdict()
+        self._attribute(base, base_dir, lines, rc, alone)
+        known = set(alone.errors + alone.warnings)
+        verdict.inherited.extend(line for line in verdict.errors + verdict.warnings if line in known)
+        verdict.errors[:] = [line for line in verdict.errors if line not in known]
+        verdict.warnings[:] = [line for line in verdict.warnings if line not in known]
 
     @staticmethod
     def _stage(tmp: str, cand: Candidate) -> str:
@@ -272,3 +318,11 @@ class Validator:
                 if hint:
                     return hint
         return None
+
+
+def _give_tree(top: str, uid: int, gid: int) -> None:
+    """Hand the staging tree to the user who validates in it."""
+    for directory, dirs, files in os.walk(top):
+        os.chown(directory, uid, gid)
+        for name in dirs + files:
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)

@@ -19,6 +19,7 @@ author:
   - unitcraft maintainers (@unitcraft)
 extends_documentation_fragment:
   - unitcraft.systemd._common.target
+  - unitcraft.systemd._common.linger
   - unitcraft.systemd._common.file
   - unitcraft.systemd._common.reload
   - unitcraft.systemd._common.wait
@@ -217,6 +218,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
     FILE_OPTIONS,
+    LINGER_OPTIONS,
     RELOAD_OPTIONS,
     TARGET_OPTIONS,
     WAIT_OPTIONS,
@@ -231,6 +233,7 @@ def main() -> None:
             "dropin": {"type": "str", "default": "override"},
             **FILE_OPTIONS,
             **TARGET_OPTIONS,
+            **LINGER_OPTIONS,
             **RELOAD_OPTIONS,
             **WAIT_OPTIONS,
         },

@@ -24,6 +24,7 @@ author:
   - unitcraft maintainers (@unitcraft)
 extends_documentation_fragment:
   - unitcraft.systemd._common.target
+  - unitcraft.systemd._common.linger
   - unitcraft.systemd._common.file
   - unitcraft.systemd._common.reload
   - unitcraft.systemd._common.wait
@@ -482,6 +483,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
     FILE_OPTIONS,
+    LINGER_OPTIONS,
     RELOAD_OPTIONS,
     RUNTIME_OPTIONS,
     TARGET_OPTIONS,
@@ -501,6 +503,7 @@ def main() -> None:
                       "mutually_exclusive": [["sections", "content"]]},
             **per_unit,
             **TARGET_OPTIONS,
+            **LINGER_OPTIONS,
             **RELOAD_OPTIONS,
             **WAIT_OPTIONS,
         },

@@ -106,7 +106,7 @@ SERVICE = {"Service": {"ExecStart": "/usr/bin/sleep infinity"}, "Install": {"Wan
 def unit_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "etc-systemd-system"
     d.mkdir()
-    monkeypatch.setattr(_manager, "unit_directory", lambda scope, root: str(d))
+    monkeypatch.setattr(_manager, "unit_directory", lambda scope, root, home=None: str(d))
     return d
 
 
@@ -165,7 +165,7 @@ def test_many_units_batch_each_verb_into_one_call(unit_dir: Path) -> None:
     names = [f"u{i}.service" for i in range(50)]
     run(module, params(units=[{"name": n} for n in names], sections=SERVICE, enabled=True, active=True))
     assert [v.split()[0] for v in module.verbs()] == ["enable", "daemon-reload", "start"]
-    assert len(module.commands) == 6  # show, enable, reload, start, one poll of the jobs, final show
+    assert len(module.commands) == 5  # show, enable, reload, start, one poll of the jobs (also the final read)
 
 
 def test_absent_stops_disables_removes_and_reloads(unit_dir: Path) -> None:
@@ -327,7 +327,7 @@ def test_vendor_files_are_never_written_or_removed(tmp_path: Path, monkeypatch: 
     vendor = tmp_path / "usr/lib/systemd/system"
     vendor.mkdir(parents=True)
     (vendor / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
-    monkeypatch.setattr(_manager, "unit_directory", lambda scope, root: str(vendor))
+    monkeypatch.setattr(_manager, "unit_directory", lambda scope, root, home=None: str(vendor))
     module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active"}})
     with pytest.raises(TaskError, match="vendor file"):
         run(module, params(name="a.service", state="absent", root=str(tmp_path)))

@@ -187,7 +187,9 @@ def test_line_of_the_base_fragment_is_not_mapped_to_the_dropin_sections() -> Non
                      fragment_path=f"{ETC}/app.service", sections=overlay)
     module = FakeAnalyze({"app.service": (0, ["{path}:2: Unknown key name 'X', ignoring."])}, at_line={})
     verdict = check(module, cand)["app.service"]
-    assert verdict.warnings == [f"{ETC}/app.service:2: Unknown key name 'X', ignoring."]
+    # the unit says this without its drop-in too: it is set apart, and carries no YAML hint
+    assert verdict.warnings == [] and verdict.errors == []
+    assert verdict.inherited == [f"{ETC}/app.service:2: Unknown key name 'X', ignoring."]
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
@@ -303,3 +305,41 @@ def test_failure_without_a_line_about_the_unit_is_still_an_error_in_check_mode()
     module = FakeAnalyze({"app.service": (1, ["Failed to load something else: Bad message"])}, check_mode=True)
     verdict = check(module, unit_candidate("app.service", {"Service": {"ExecStart": "/bin/true"}}))["app.service"]
     assert verdict.errors == ["Failed to load something else: Bad message"]
+
+
+# ---------------------------------------------------------------- drop-ins judged on their own
+
+
+class FlawedVendorUnit(FakeAnalyze):
+    """The unit itself fails verify (a missing program, as rc-local.service without /etc/rc.local);
+    the drop-in may add a problem of its own, said only when the drop-in is staged."""
+
+    def __init__(self, dropin_problem: bool) -> None:
+        super().__init__()
+        self.dropin_problem = dropin_problem
+
+    def run_command(self, argv: list[str], **_: Any) -> tuple[int, str, str]:
+        self.calls.append(argv)
+        staged = argv[-1]
+        lines = [f"{os.path.basename(staged)}: Command /etc/rc.local is not executable: No such file or directory"]
+        if self.dropin_problem and os.path.isdir(staged + ".d"):
+            lines.append(f"{staged}.d/order.conf:3: Unknown key name 'Afterr' in section 'Unit', ignoring.")
+        return 1, "", "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("dropin_problem", [False, True])
+def test_a_dropin_answers_only_for_the_problems_it_brings(dropin_problem: bool) -> None:
+    cand = Candidate(name="rc-local.service", fragment="[Service]\nExecStart=/etc/rc.local start\n",
+                     dropins={"order": "[Unit]\nAfter=network-online.target\n"},
+                     dropin_paths={"order": f"{ETC}/rc-local.service.d/order.conf"},
+                     fragment_path="/lib/systemd/system/rc-local.service")
+    module = FlawedVendorUnit(dropin_problem)
+    verdict = check(module, cand)["rc-local.service"]
+    assert verdict.inherited == ["rc-local.service: Command /etc/rc.local is not executable: No such file or "
+                                 "directory"]
+    if dropin_problem:
+        assert verdict.warnings == [f"{ETC}/rc-local.service.d/order.conf:3: Unknown key name 'Afterr' in section "
+                                    "'Unit', ignoring."]
+    else:
+        assert verdict.errors == [] and verdict.warnings == []
+    assert module.verify_calls() == 2, "the unit is verified once more without the drop-in, only on a finding"
