@@ -28,6 +28,15 @@ options:
   name:
     description:
       - The unit the drop-in belongs to, with its type suffix (C(chrony.service), C(worker@.service)).
+      - A name whose part before the suffix ends in C(-), such as C(feed-.service), makes a prefix
+        drop-in (C(feed-.service.d/)), which systemd applies to every unit whose name starts with
+        that prefix (C(feed-alpha.service), C(feed-beta-1.service)); their running units are
+        restarted once when it changes.
+      - A bare unit type, such as V(service), makes a type-wide drop-in (C(service.d/)) that systemd
+        applies to every unit of that type; running units are not restarted (a warning says so).
+      - Prefix and type-wide drop-ins need systemd 245 or later (refused otherwise) and are
+        validated on a stand-in unit of that type (V(service), V(target), V(slice); others need
+        O(validate=off)).
     type: str
     required: true
   dropin:
@@ -57,6 +66,9 @@ notes:
   - A running unit is restarted once when the drop-in changed, or when the drop-in or a path of
     O(restart_triggers) is newer than its current activation; the task then waits for it to be
     up again (O(wait_timeout), O(settle)) and fails with its state and journal if it is not.
+  - A drop-in answers only for the problems it brings - what C(systemd-analyze verify) says about
+    the unit without the drop-in too (a vendor unit's missing program, say) is returned as a warning
+    and does not fail the task.
   - The unit's own file is looked up in the scope's unit search path (C(/etc), C(/run),
     C(/usr/local/lib), C(/usr/lib), C(/lib)); for an instance, its template. If no unit file
     exists the drop-in cannot be validated - install the unit first or set O(validate=off).
@@ -89,6 +101,14 @@ EXAMPLES = r"""
       Service:
         Restart: on-failure
         RestartSec: 5
+
+- name: Lower the priority of every feed-*.service at once (a prefix drop-in)
+  unitcraft.systemd.dropin:
+    name: feed-.service
+    dropin: nice
+    sections:
+      Service:
+        Nice: 10
 
 - name: Remove the drop-in again, restoring the vendor setting
   unitcraft.systemd.dropin:
