@@ -381,3 +381,45 @@ def parse_unit(text: str, unit: str | None = None) -> dict[str, dict[str, str | 
     if pending is not None:
         take(pending, pending_line)
     return sections
+
+
+INSTALL_KEYS = ("WantedBy", "RequiredBy", "UpheldBy", "Alias", "Also", "DefaultInstance")
+
+
+def merge_sections(base: Mapping[str, Mapping[str, Any]], overlay: Mapping[str, Mapping[str, Any]]
+                   ) -> dict[str, dict[str, Any]]:
+    """Sections as systemd sees them after a drop-in: lists extend, `Key=` resets, single values replace."""
+    merged: dict[str, dict[str, Any]] = {s: dict(d) for s, d in base.items()}
+    for section, directives in overlay.items():
+        target = merged.setdefault(section, {})
+        for key, value in directives.items():
+            values = values_of(value)
+            if is_single_valued(section, key) and values:
+                target[key] = values[-1]
+                continue
+            current = values_of(target.get(key))
+            for v in values:
+                current = [] if v == "" else current + [v]
+            target[key] = current if len(current) != 1 else current[0]
+    return merged
+
+
+def values_of(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def has_install(text: str | None) -> bool:
+    """Whether a unit file has anything for `systemctl enable` to act on (else systemd calls it static)."""
+    install = install_section(text) or {}
+    return any(install.get(key) not in (None, "", []) for key in INSTALL_KEYS)
+
+
+def install_section(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return parse_unit(text).get("Install")
+    except UnitFileError:
+        return None

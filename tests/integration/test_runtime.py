@@ -400,8 +400,9 @@ def test_enabled_on_a_unit_without_install_reports_static(bench_host: BenchHost)
 def test_check_mode_accepts_a_program_an_earlier_task_installs(bench_host: BenchHost) -> None:
     host = bench_host
     play = [
-        {"name": "ship the program", "ansible.builtin.copy": {"dest": "/opt/later-prog", "mode": "0755",
-                                                               "content": "#!/bin/sh\nexec sleep infinity\n"}},
+        {"name": "ship the program",
+         "ansible.builtin.copy": {"dest": "/opt/later-prog", "mode": "0755",
+                                  "content": "#!/bin/sh\nexec sleep infinity\n"}},
         unit_task(name="later.service", sections={"Service": {"ExecStart": "/opt/later-prog"}}, active=True),
     ]
     try:

@@ -125,8 +125,8 @@ def test_time_already_up_counts_towards_the_window() -> None:
 
 def test_a_unit_that_dies_in_the_window_fails_with_its_journal() -> None:
     up = {"a.service": st(), "b.service": st()}
-    died = {"a.service": st(), "b.service": st(ActiveState="failed", SubState="failed", Result="exit-code",
-                                                MainPID="0")}
+    died = {"a.service": st(),
+            "b.service": st(ActiveState="failed", SubState="failed", Result="exit-code", MainPID="0")}
     fake, clock = FakeSystemctl([up, died]), Clock()
     outcomes = gate(fake, clock).wait({"a.service": RUNNING, "b.service": RUNNING}, since=0)
     assert outcomes["a.service"].ok and not outcomes["b.service"].ok
@@ -176,7 +176,9 @@ def test_newer_than_activation_compares_on_the_monotonic_clock(tmp_path: Path) -
     link.symlink_to(old)
     os.utime(link, (1020.0, 1020.0), follow_symlinks=False)  # the link itself was switched later
     status: dict[str, Any] = {"ExecMainStartTimestampMonotonic": str(105 * 10**6)}
-    clock = lambda: (2000.0, 1100.0)  # noqa: E731  (wall - monotonic = 900)
+
+    def clock() -> tuple[float, float]:
+        return 2000.0, 1100.0  # wall - monotonic = 900
     paths = [str(old), str(new), str(link), str(tmp_path / "missing")]
     assert newer_than_activation(paths, status, clock) == [str(new), str(link)]
     assert newer_than_activation(paths, {}, clock) == [], "no activation known: nothing is newer"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils import _manager
+from ansible_collections.unitcraft.systemd.plugins.module_utils._file_plan import FilePlanner
 from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import (
     TaskError,
     UnitTask,
@@ -418,12 +419,14 @@ def test_absent_override_of_a_vendor_unit_restarts_it_and_keeps_its_links(
     vendor.mkdir()
     (vendor / "v.service").write_text("[Service]\nExecStart=/bin/true\n")
     (unit_dir / "v.service").write_text("[Service]\nExecStart=/bin/false\n")
-    real_find = UnitTask._find_fragment
+    real_find = FilePlanner.find_fragment
 
-    def find(self: UnitTask, unit: Any, vendor_only: bool = False) -> str | None:
-        return (vendor / unit.name).read_text() if vendor_only else real_find(self, unit)
+    def find(self: FilePlanner, unit: Any, vendor_only: bool = False) -> tuple[str, str] | None:
+        if vendor_only:
+            return str(vendor / unit.name), (vendor / unit.name).read_text()
+        return real_find(self, unit)
 
-    monkeypatch.setattr(UnitTask, "_find_fragment", find)
+    monkeypatch.setattr(FilePlanner, "find_fragment", find)
     module = FakeModule({"v.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
     result = run(module, params(name="v.service", state="absent"))
     assert module.verbs() == ["daemon-reload", "restart v.service"]

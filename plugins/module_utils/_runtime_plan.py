@@ -1,0 +1,152 @@
+# Copyright: unitcraft.systemd contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private module_utils: not a public API, may change without notice.
+"""Which systemctl verbs a task needs, per unit, from the file plans and the state systemd reported.
+
+Restarts follow the definition a unit runs: its file (or its template's, or a prefix
+drop-in's) changed in this task, or is newer than the unit's activation, or a restart
+trigger is (see _triggers.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils._file_plan import UnitPlan
+from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import newer_than_activation
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import has_install, install_section
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName
+
+ENABLED_STATES = frozenset({"enabled", "enabled-runtime"})
+# unit-file states where `enabled: true` has nothing left to do (no [Install], or enabled another way)
+ENABLE_SATISFIED = ENABLED_STATES | frozenset({"static", "indirect", "generated", "transient", "alias"})
+MASKED_STATES = frozenset({"masked", "masked-runtime"})
+RUNNING_STATES = frozenset({"active", "activating", "reloading"})
+VERBS = ("stop", "disable", "mask", "unmask", "enable", "reenable", "start", "restart")
+
+
+class RuntimePlanner:
+    """`instances` holds the loaded units each template or prefix drop-in of the task configures."""
+
+    def __init__(self, plans: list[UnitPlan], instances: Mapping[str, list[dict[str, str]]],
+                 fragment_text: Callable[[UnitName], str | None]) -> None:
+        self.plans = plans
+        self.instances = instances
+        self.fragment_text = fragment_text
+
+    def plan(self) -> dict[str, list[str]]:
+        """Runtime actions per verb, in the order they run; also recorded on each plan."""
+        verbs: dict[str, list[str]] = {v: [] for v in VERBS}
+
+        def act(plan: UnitPlan, verb: str) -> None:
+            verbs[verb].append(plan.name)
+            plan.actions.append(verb)
+
+        templates = {p.name: p for p in self.plans if p.request.members_glob and p.request.state == "present"}
+        for plan in self.plans:
+            req = plan.request
+            running = plan.status.get("ActiveState") in RUNNING_STATES
+            ufs = plan.unit_file_state
+            if req.state == "absent" and not req.dropin:
+                self._plan_removal(plan, running, act, verbs)
+                continue
+            if req.masked is True and ufs not in MASKED_STATES:
+                if running:
+                    act(plan, "stop")
+                act(plan, "mask")
+                continue
+            if req.masked is False and ufs in MASKED_STATES:
+                act(plan, "unmask")
+                ufs = "unknown"
+            if req.enabled is True and ufs not in ENABLE_SATISFIED and self._can_enable(plan, templates):
+                act(plan, "enable")
+            elif req.enabled is False and ufs in ENABLED_STATES:
+                act(plan, "disable")
+            elif plan.file_changed and ufs in ENABLED_STATES and req.enabled is not False \
+                    and install_section(plan.before) != install_section(plan.after):
+                act(plan, "reenable")  # [Install] changed: drop the old links, make the new ones
+            if req.active is True and not running:
+                act(plan, "start")
+            elif req.active is False and running:
+                act(plan, "stop")
+            elif running and req.restart_on_change:
+                template = templates.get(req.unit.template or "")
+                if self._needs_restart(plan, plan.status, template):
+                    act(plan, "restart")
+        self._restart_other_instances(templates, verbs)
+        return verbs
+
+    def _can_enable(self, plan: UnitPlan, templates: Mapping[str, UnitPlan]) -> bool:
+        """The unit file systemd will load has an [Install] section (without one, systemd calls it static)."""
+        if plan.request.dropin:
+            return True  # the drop-in module never enables
+        template = templates.get(plan.request.unit.template or "")
+        text = plan.after or plan.before or (template.after if template else None) \
+            or self.fragment_text(plan.request.unit)
+        return text is None or has_install(text)
+
+    def _plan_removal(self, plan: UnitPlan, running: bool, act: Any, verbs: dict[str, list[str]]) -> None:
+        req = plan.request
+        ufs = plan.unit_file_state
+        if req.unit.is_template:
+            for inst in self.instances.get(req.name, []):
+                if inst.get("ActiveState") in RUNNING_STATES:
+                    verbs["stop"].append(inst["Id"])
+                    plan.stopped_instances.append(inst["Id"])
+            if plan.before is not None:
+                act(plan, "disable")  # a template's disable also removes its instances' links
+        elif plan.overrides_vendor:
+            # the vendor unit takes over again: keep its enablement, run it on its own definition
+            if running and not req.masked:
+                act(plan, "restart")
+        else:
+            if running:
+                act(plan, "stop")
+            if ufs in ENABLED_STATES or ufs in ("linked", "linked-runtime"):
+                act(plan, "disable")
+        if req.masked and ufs not in MASKED_STATES:
+            if running and "stop" not in plan.actions:
+                act(plan, "stop")
+            act(plan, "mask")
+
+    def _needs_restart(self, plan: UnitPlan, status: Mapping[str, str], template: UnitPlan | None) -> bool:
+        """A running unit runs an old definition: its file (or its template's) changed, or a trigger is newer."""
+        req = plan.request
+        if plan.file_changed or (template is not None and template.file_changed):
+            return True
+        paths = list(req.restart_triggers)
+        if req.has_source:
+            paths.append(plan.path)
+        if template is not None:
+            paths += [template.path, *template.request.restart_triggers]
+        plan.restart_triggered_by = newer_than_activation(paths, status)
+        return bool(plan.restart_triggered_by)
+
+    def _restart_other_instances(self, templates: Mapping[str, UnitPlan], verbs: dict[str, list[str]]) -> None:
+        """Running instances of a template in this task that the task does not list: restart those on an
+        old definition once too."""
+        listed = {p.name for p in self.plans}
+        for name, template in templates.items():
+            if not template.request.restart_on_change:
+                continue
+            for inst in self.instances.get(name, []):
+                unit = inst.get("Id", "")
+                if unit in listed or unit in verbs["restart"] or inst.get("ActiveState") not in RUNNING_STATES:
+                    continue
+                paths = [template.path, *template.request.restart_triggers]
+                if template.file_changed or newer_than_activation(paths, inst):
+                    verbs["restart"].append(unit)
+                    template.restarted_instances.append(unit)
+
+
+def links_change(verbs: Mapping[str, list[str]]) -> bool:
+    """Whether the verbs add or remove symlinks the manager must re-read (systemd 257 flags NeedDaemonReload)."""
+    return any(verbs[v] for v in ("disable", "mask", "unmask", "enable", "reenable"))
+
+
+def stale_in_manager(plan: UnitPlan) -> bool:
+    """systemd holds an outdated view of this unit: changed on disk, or a file it has not loaded yet."""
+    if plan.status.get("NeedDaemonReload") == "yes":
+        return True
+    return plan.status.get("LoadState") == "not-found" and plan.before is not None and plan.request.state == "present"
