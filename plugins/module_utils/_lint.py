@@ -12,11 +12,12 @@ reason and the fix. Rule ids are stable; docs/lint-rules.md explains each of the
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import check_sections, directive_lines
-from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import parse_unit_name
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UNIT_TYPES, parse_unit_name
 
 __all__ = ["KNOWN_SPECIFIERS", "RULES", "lint_sections"]
 
@@ -35,6 +36,7 @@ RULES: dict[str, str] = {
     "enable-without-install": "enabled: true for a unit without an [Install] section",
     "unknown-specifier": "a % that is not a known specifier",
     "date-format-specifier": "a date format (date +%Y-%m-%d) whose % conversions systemd expands as specifiers",
+    "secret-in-environment": "Environment= with a secret-looking name (*_KEY, *TOKEN*, *PASSWORD*, *SECRET*)",
 }
 
 _PULLING = ("Wants", "Requires", "BindsTo", "Upholds")
@@ -90,6 +92,8 @@ def _finding(rule: str, section: str | None, key: str | None, message: str) -> d
 def _unit_type(unit: str | None) -> str:
     if unit is None:
         return "service"
+    if unit in UNIT_TYPES:
+        return unit  # a type-wide drop-in (service.d/) is named by its type
     return parse_unit_name(unit).type
 
 
@@ -272,6 +276,48 @@ def _lint_specifiers(sections: Mapping[str, Mapping[str, Any]], unit: str | None
     return findings
 
 
+# Variable names that usually hold a secret; names that say where one is kept (*_FILE...) do not.
+_SECRET_NAME = re.compile(r"_KEY$|TOKEN|PASSWORD|SECRET", re.IGNORECASE)
+_SECRET_REFERENCE_NAME = re.compile(r"_(FILE|PATH|DIR)$", re.IGNORECASE)
+# a value that points into the credentials directory names the secret's file, not the secret
+_CREDENTIALS_REFERENCE = re.compile(r"^(%d|\$\{?CREDENTIALS_DIRECTORY\}?)(/|$)")
+
+
+def _environment_assignments(text: str) -> list[tuple[str, str]]:
+    """(name, value) of each assignment of an Environment= line (blanks separate them, quotes group)."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unbalanced quote: systemd ignores such a line, the names still tell
+        words = text.split()
+    assignments = []
+    for word in words:
+        name, sep, value = word.partition("=")
+        if sep and name:
+            assignments.append((name, value))
+    return assignments
+
+
+def _lint_environment(sections: Mapping[str, Mapping[str, Any]], unit: str | None) -> list[dict[str, Any]]:
+    findings = []
+    for section, directives in sections.items():
+        if "Environment" not in (directives or {}):
+            continue
+        for text in directive_lines(section, "Environment", directives["Environment"], unit, allow_reassign=True):
+            for name, value in _environment_assignments(text):
+                if (not value or not _SECRET_NAME.search(name) or _SECRET_REFERENCE_NAME.search(name)
+                        or _CREDENTIALS_REFERENCE.match(value)):
+                    continue
+                # the message names the variable only: findings become warnings, the value must not
+                findings.append(_finding(
+                    "secret-in-environment", section, "Environment",
+                    f"Environment={name}=... looks like a secret, and every local user can read it with"
+                    f" 'systemctl show -p Environment' (unit files are world-readable too): install it with"
+                    f" unitcraft.systemd.credential, load it with LoadCredentialEncrypted= and let the program"
+                    f" read $CREDENTIALS_DIRECTORY/NAME (or pass the path, e.g. {name}_FILE=%d/NAME)",
+                ))
+    return findings
+
+
 def lint_sections(
     sections: Mapping[str, Mapping[str, Any]],
     unit: str | None = None,
@@ -299,4 +345,5 @@ def lint_sections(
                 " add [Install] with WantedBy= (e.g. WantedBy=multi-user.target), or drop enabled",
             ))
     findings.extend(_lint_specifiers(sections, unit))
+    findings.extend(_lint_environment(sections, unit))
     return findings

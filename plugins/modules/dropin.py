@@ -217,10 +217,26 @@ queued:
   sample: []
 problem:
   description: Why the unit did not come back up after its restart (only when it did not); the
-    journal lines of that start are in RV(units[].journal) and in the failure message.
+    journal lines of that start are in RV(journal) and in the failure message.
   returned: failure
   type: str
   sample: "is not running after the start: it is failed"
+journal:
+  description: The unit's journal lines since its restart was queued, at most 20 (only with RV(problem)).
+  returned: failure
+  type: list
+  elements: str
+  sample: ["2026-12-01T18:02:08+0000 host systemd[1]: chrony.service: Failed with result 'exit-code'."]
+user:
+  description: The user whose units were managed (with O(user)).
+  returned: when O(user) is given
+  type: str
+  sample: alice
+linger:
+  description: Whether the user lingers after the task (with O(linger)).
+  returned: when O(linger) is given
+  type: bool
+  sample: true
 systemctl_calls:
   description: How many C(systemctl) processes the task started.
   returned: always

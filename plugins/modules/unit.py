@@ -305,6 +305,16 @@ systemctl_calls:
   returned: always
   type: int
   sample: 3
+user:
+  description: The user whose units were managed (with O(user)).
+  returned: when O(user) is given
+  type: str
+  sample: alice
+linger:
+  description: Whether the user lingers after the task (with O(linger)).
+  returned: when O(linger) is given
+  type: bool
+  sample: true
 queued:
   description: Units whose start, stop or restart job was queued and not waited for (O(no_block=true)).
   returned: always

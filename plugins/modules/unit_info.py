@@ -88,7 +88,16 @@ options:
         C(systemctl --root); no running systemd is needed.
       - Only C(Id), C(UnitFileState), C(UnitFilePreset), C(FragmentPath) and C(DropInPaths) are
         reported, paths as seen inside the root; O(order) is refused.
+      - Without O(root), on a target whose PID 1 is not systemd (no C(/run/systemd/system)), the
+        unit files on C(/) are reported the same way, with a warning.
     type: path
+  user:
+    description:
+      - With O(scope=user), the user whose units are reported, from a root play - asked of that
+        user's manager, as that user (C(runuser)), over the manager's private socket.
+      - The user's manager must be running (a login session, or lingering); the task fails
+        saying so otherwise.
+    type: str
 attributes:
   check_mode:
     support: full

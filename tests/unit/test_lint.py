@@ -82,6 +82,13 @@ RULE_TABLE = {
         {},
         ("Service", "ExecStart"),
     ),
+    "secret-in-environment": (
+        {"Service": {"ExecStart": "/bin/true", "Environment": "HUOBI_API_KEY=k-123"}},
+        {"Service": {"ExecStart": "/bin/true", "Environment": "HUOBI_API_KEY_FILE=%d/apikey",
+                     "LoadCredentialEncrypted": "apikey"}},
+        {},
+        ("Service", "Environment"),
+    ),
 }
 
 
@@ -291,3 +298,44 @@ def test_seed_huobi_fixed_is_clean():
     sections = parse_unit(HUOBI_SEED)
     sections["Service"]["RestartSec"] = "5"
     assert lint_sections(sections, unit="huobi.service", enabled=True) == []
+
+
+# Environment= names: (value of Environment=, names reported in order)
+SECRET_ENVIRONMENT_CASES = [
+    pytest.param("API_KEY=k", ["API_KEY"], id="suffix-key"),
+    pytest.param("api_key=k", ["api_key"], id="lower-case"),
+    pytest.param("GITHUB_TOKEN=t", ["GITHUB_TOKEN"], id="token"),
+    pytest.param("TOKENS_URL=https://x", ["TOKENS_URL"], id="token-inside"),
+    pytest.param("DB_PASSWORD=p", ["DB_PASSWORD"], id="password"),
+    pytest.param("CLIENT_SECRET_V2=s", ["CLIENT_SECRET_V2"], id="secret-inside"),
+    pytest.param("LEVEL=debug 'REPO_PASSWORD=two words' B=1", ["REPO_PASSWORD"], id="quoted-among-others"),
+    pytest.param('"X_TOKEN=a b"', ["X_TOKEN"], id="double-quoted"),
+    pytest.param("KEYBOARD=us KEYS=1 KEY=1", [], id="key-not-as-suffix"),
+    pytest.param("API_KEY=", [], id="empty-value"),
+    pytest.param("API_KEY_FILE=/etc/app/key API_TOKEN_PATH=/x SECRET_DIR=/y", [], id="names-of-places"),
+    pytest.param("API_KEY=%d/apikey", [], id="credentials-specifier"),
+    pytest.param("API_TOKEN=${CREDENTIALS_DIRECTORY}/token", [], id="credentials-variable"),
+    pytest.param("API_KEY='unbalanced", ["API_KEY"], id="unbalanced-quote"),
+]
+
+
+@pytest.mark.parametrize(("value", "names"), SECRET_ENVIRONMENT_CASES)
+def test_secret_in_environment_names(value, names):
+    findings = lint_sections({"Service": {"ExecStart": "/bin/true", "Environment": value}})
+    assert [f["rule"] for f in findings] == ["secret-in-environment"] * len(names)
+    assert [f["message"].split("=", 2)[1] for f in findings] == names
+
+
+def test_secret_in_environment_message_never_holds_the_value():
+    (finding,) = lint_sections({"Service": {"Environment": ["A=1", "HUOBI_API_KEY=k-9f8e7d"]}}, unit="huobi.service")
+    message = finding["message"]
+    assert "k-9f8e7d" not in message
+    assert message.startswith("Environment=HUOBI_API_KEY=... looks like a secret")
+    assert "systemctl show -p Environment" in message  # the reason
+    assert "LoadCredentialEncrypted=" in message and "unitcraft.systemd.credential" in message  # the fix
+
+
+def test_secret_in_environment_in_any_section_and_unit_type():
+    findings = lint_sections({"Socket": {"ListenStream": "80", "Environment": "TOKEN=x"}}, unit="web.socket")
+    assert [(f["rule"], f["section"], f["key"]) for f in findings] == [
+        ("secret-in-environment", "Socket", "Environment")]
