@@ -27,7 +27,7 @@ class Reporter:
         for verb, state in FILE_STATE_VERBS:
             if verb in plan.actions:
                 ufs = state
-        fresh = self.task.daemon_reloaded or not any(v in plan.actions for v, _ in FILE_STATE_VERBS)
+        fresh = self.task.daemon_reloaded or not any(verb in plan.actions for verb, _state in FILE_STATE_VERBS)
         if final and final.get("UnitFileState") and (fresh or ufs == "unknown"):
             return final["UnitFileState"]
         if plan.request.state == "absent" and not plan.request.dropin and ufs not in MASKED_STATES \

@@ -27,7 +27,7 @@ def as_alice(host: BenchHost, *argv: str, check: bool = True) -> str:
 def ensure_alice(host: BenchHost) -> None:
     host.sh("id alice >/dev/null 2>&1 || useradd -m alice; loginctl disable-linger alice || true; "
             "rm -f /var/lib/systemd/linger/alice")
-    for _ in range(50):  # the manager of a user who no longer lingers goes away
+    for _attempt in range(50):  # the manager of a user who no longer lingers goes away
         if host.exec("sh", "-c", "test -e /run/user/$(id -u alice)/systemd/private", check=False).returncode:
             return
         time.sleep(0.2)
@@ -76,7 +76,7 @@ def test_linger_runs_alices_service_in_her_manager_across_a_reboot(bench_host: B
     assert info["units"][0]["UnitFileState"] == "enabled"
 
     host.reboot()
-    for _ in range(100):
+    for _attempt in range(100):
         state = as_alice(host, "systemctl", "--user", "is-active", "alice-worker.service", check=False)
         if state == "active":
             break
