@@ -91,7 +91,8 @@ EXAMPLES = r"""
       Service:
         ExecStart:
           - ""
-          - /usr/sbin/chronyd -F 1 -x
+          # "!" as in Debian's unit: chronyd starts as root, then drops to User=_chrony itself
+          - "!/usr/sbin/chronyd $DAEMON_OPTS -x"
 
 - name: Raise the restart delay of a vendor service
   unitcraft.systemd.dropin:
