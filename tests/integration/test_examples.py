@@ -475,6 +475,7 @@ PREPARE: dict[str, Prepare] = {
     "docs/unit_info.md#boot-order-the-ntp-force-sync-before-the-ntp-daemon": FORCE_SYNC_RAN_FIRST,
     "docs/unit_info.md#offline-an-image-being-built": IMAGE_ROOT,
     "roles/daemon/README.md#example-playbook": Prepare(controller_files={"downloader.py": DOWNLOADER}),
+    "roles/daemon/README.md#secrets": Prepare(controller_files={"downloader.py": DOWNLOADER}) + VAULT,
     # the data the job backs up (the daemon's state directory)
     "roles/timer_job/README.md#example-playbook": Prepare(script="mkdir -p /var/lib/huobi"),
     f"{DROPIN_PY}Raise the restart delay of a vendor service": SSH_VENDOR_UNIT,
@@ -694,7 +695,10 @@ class ExampleBench:
         play_vars = self.prepare(PREPARE.get(example.id, Prepare()), directory)
         (directory / "example.yml").write_text(example.text)
         if example.kind == "playbook":
-            plays: list[dict[str, Any]] = [{"ansible.builtin.import_playbook": "example.yml"}] * runs
+            imported: dict[str, Any] = {"ansible.builtin.import_playbook": "example.yml"}
+            if play_vars:
+                imported["vars"] = dict(play_vars)  # what a reader keeps in a vault or group_vars
+            plays: list[dict[str, Any]] = [imported] * runs
             plays_per_run = len(example.data)
         else:
             plays = [{"name": f"{example.id} (run {run})", "hosts": "all", "gather_facts": False,
@@ -855,6 +859,18 @@ def _daemon_readme(bench: ExampleBench, converged: Converged) -> None:
         "/usr/bin/python3", "/usr/local/lib/downloader/downloader.py"], unit_task["invocation"]
 
 
+def _daemon_readme_secrets(bench: ExampleBench, converged: Converged) -> None:
+    host = bench.host
+    _assert_running(host, "huobi.service")
+    unit = host.read_file("/etc/systemd/system/huobi.service")
+    assert "LoadCredentialEncrypted=apikey\n" in unit and "--api-key-file=%d/apikey" in unit, unit
+    key = "k-0123456789abcdef"  # the example's vault_huobi_apikey
+    shown = host.exec("systemctl", "show", "huobi.service").stdout
+    assert key not in shown and key not in unit
+    assert host.exec("stat", "-c", "%a %U", "/etc/credstore.encrypted/apikey").stdout.split() == ["600", "root"]
+    _assert_logs(host, "/var/lib/huobi/huobi.log")
+
+
 def _timer_job_readme(bench: ExampleBench, converged: Converged) -> None:
     host = bench.host
     timer = _state(host, "huobi-backup.timer")
@@ -982,6 +998,7 @@ PROMISES: dict[str, Callable[[ExampleBench, Converged], None]] = {
     "docs/unit_info.md#boot-order-the-ntp-force-sync-before-the-ntp-daemon": _ordered,
     "docs/unit_info.md#offline-an-image-being-built": _image_units,
     "roles/daemon/README.md#example-playbook": _daemon_readme,
+    "roles/daemon/README.md#secrets": _daemon_readme_secrets,
     "roles/ntp_force_sync/README.md#example-playbook": _force_sync_enabled_not_started(""),
     "roles/timer_job/README.md#example-playbook": _timer_job_readme,
     CHRONY_DROPIN_MODULE: _chrony_keeps_running,

@@ -1,0 +1,70 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The daemon role's secrets as systemd credentials, on real systemd 252 and 257."""
+
+from __future__ import annotations
+
+import hashlib
+
+from conftest import BenchHost
+
+PROGRAM = """\
+#!/bin/sh
+# what the service saw: a hash of its credential, into its state directory (root-only 0700)
+sha256sum "$CREDENTIALS_DIRECTORY/apikey" | cut -d' ' -f1 > /var/lib/credsd/apikey.sha256
+exec sleep infinity
+"""
+
+
+def role(secret_var: str = "secret", state: str = "started") -> list[dict[str, object]]:
+    return [{"name": "daemon", "ansible.builtin.include_role": {"name": "unitcraft.systemd.daemon"},
+             "vars": {"daemon_name": "credsd", "daemon_exec": "/usr/local/bin/credsd",
+                      "daemon_create_user": True, "daemon_hardening": "strict", "daemon_state": state,
+                      "daemon_credentials": {"apikey": "{{ %s }}" % secret_var}}}]
+
+
+def starts(host: BenchHost) -> int:
+    host.exec("journalctl", "--sync")
+    out = host.exec("journalctl", "--no-pager", "-q", "-b", "-u", "credsd.service", "-o", "cat").stdout
+    return sum(1 for line in out.splitlines() if line.startswith("Started "))
+
+
+def seen(host: BenchHost) -> str:
+    return (host.read_file("/var/lib/credsd/apikey.sha256") or "").strip()
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_the_service_reads_its_secret_and_a_new_one_restarts_it_once(bench_host: BenchHost) -> None:
+    host = bench_host
+    host.exec("sh", "-c", "cat > /usr/local/bin/credsd && chmod 755 /usr/local/bin/credsd", input=PROGRAM)
+    first, second = "s3cr3t-first-0123", "s3cr3t-second-4567"
+    try:
+        done = host.play(role(), extra_vars={"secret": first}, diff=True)
+        assert seen(host) == digest(first), "the service did not read the secret it was given"
+        unit = host.read_file("/etc/systemd/system/credsd.service")
+        assert "LoadCredentialEncrypted=apikey" in unit and first not in unit
+        assert first not in host.exec("systemctl", "show", "credsd.service").stdout
+        assert first not in done.stdout, "the secret is in the play's results or diff"
+        mode = host.exec("stat", "-c", "%a %U", "/etc/credstore.encrypted/apikey").stdout.split()
+        assert mode == ["600", "root"]
+        assert host.exec("runuser", "-u", "nobody", "--", "cat", "/etc/credstore.encrypted/apikey",
+                         check=False).returncode != 0, "an unprivileged user can read the credential"
+
+        started = starts(host)
+        same = host.play(role(), extra_vars={"secret": first})
+        assert not any(r.get("changed") for r in same.results), "the same secret changed something"
+        assert starts(host) == started
+
+        rotated = host.play(role(), extra_vars={"secret": second})
+        assert second not in rotated.stdout
+        assert starts(host) == started + 1, "a new secret restarts the service exactly once"
+        assert seen(host) == digest(second)
+        assert starts(host) == started + 1
+
+        host.play(role(state="absent"), extra_vars={"secret": second})
+        assert host.read_file("/etc/credstore.encrypted/apikey") is None
+    finally:
+        host.sh("systemctl stop credsd.service; rm -f /etc/systemd/system/credsd.service "
+                "/etc/credstore.encrypted/apikey; systemctl daemon-reload", check=False)
