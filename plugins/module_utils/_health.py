@@ -143,6 +143,9 @@ class HealthGate:
         status: dict[str, dict[str, str]] = {}
         pending = list(units)
         pause = FIRST_POLL
+        if self.settle > 0 and RUNNING in wants.values():
+            # the settle window is waited anyway: a first look a little later finds the jobs done
+            self.sleep(min(self.settle / 4, self.wait_timeout, LONGEST_POLL))
         while True:
             status.update(self.systemctl.show(pending, HEALTH_PROPERTIES))
             pending = [u for u in pending if still_moving(status[u], wants[u])]

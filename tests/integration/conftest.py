@@ -8,11 +8,13 @@ method that runs tasks with the *installed* collection against that container.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shlex
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,161 @@ def bench_host(
 def daemon_reloads() -> Any:
     """The count_daemon_reloads function, for tests that prefer a fixture to an import."""
     return count_daemon_reloads
+
+
+# ---------------------------------------------------------------------------
+# Evidence taken on the target, independent of what the modules report
+# ---------------------------------------------------------------------------
+
+
+def journal_cursor(host: bench.Container) -> str:
+    """A cursor at the end of the container's journal: later lines come after it."""
+    host.exec("journalctl", "--sync")
+    out = host.exec("journalctl", "-q", "-n", "0", "--show-cursor").stdout
+    marker = "-- cursor: "
+    lines = [line for line in out.splitlines() if line.startswith(marker)]
+    if not lines:
+        raise AssertionError(f"journalctl printed no cursor: {out!r}")
+    return lines[-1][len(marker):].strip()
+
+
+def manager_messages(host: bench.Container, unit: str, cursor: str) -> list[str]:
+    """What PID 1 logged about the unit after the cursor (its UNIT= field), in order.
+
+    The whole journal after the cursor is read and filtered here: journalctl 252 combined
+    with a match (`-u UNIT --after-cursor=C`) skips the first matching entry when the
+    cursor's own entry does not match, which would hide a start.
+    """
+    host.exec("journalctl", "--sync")
+    out = host.exec("journalctl", "-q", "-o", "json", "--output-fields=MESSAGE,UNIT,_PID",
+                    f"--after-cursor={cursor}").stdout
+    messages = []
+    for line in out.splitlines():
+        entry = json.loads(line)
+        message = entry.get("MESSAGE")
+        if entry.get("_PID") == "1" and entry.get("UNIT") == unit and isinstance(message, str):
+            messages.append(message)
+    return messages
+
+
+def started_lines(host: bench.Container, unit: str, cursor: str) -> list[str]:
+    """The "Started ..." lines PID 1 logged for the unit after the cursor: one per start.
+
+    Both images write "Started UNIT - DESCRIPTION." ("Started UNIT." without a description),
+    older systemd "Started DESCRIPTION."; a restart writes one as well.
+    """
+    return [line for line in manager_messages(host, unit, cursor) if line.startswith("Started ")]
+
+
+def invocation_id(host: bench.Container, unit: str) -> str:
+    """The unit's InvocationID: a new one for every start of the unit."""
+    return host.systemctl_show(unit, "InvocationID")["InvocationID"]
+
+
+class SystemctlCounter:
+    """Counts the systemctl processes started on the target, independently of the modules.
+
+    While installed, /usr/local/bin/systemctl (first on PATH, where the modules find
+    systemctl) appends one line per process to a log and then runs /usr/bin/systemctl.
+    Each line holds the PID and command line of the process that made the call and the
+    arguments, so the calls can be grouped by the module process that made them.
+    """
+
+    WRAPPER = "/usr/local/bin/systemctl"
+    LOG = "/run/unitcraft-test-systemctl.log"
+    # The process a call is attributed to: the nearest python ancestor (the module), so
+    # that a call made through a shell still counts for the module that made it.
+    SCRIPT = (
+        "#!/bin/sh\n"
+        "# test-only: counts systemctl processes; removed at the end of the test\n"
+        "owner=$PPID\n"
+        "while [ \"${owner:-0}\" -gt 1 ] 2>/dev/null; do\n"
+        "    case \"$(tr '\\0' ' ' < /proc/$owner/cmdline 2>/dev/null)\" in *python*) break ;; esac\n"
+        "    owner=$(cut -d' ' -f4 /proc/$owner/stat 2>/dev/null || echo 1)\n"
+        "done\n"
+        "[ \"${owner:-0}\" -gt 1 ] 2>/dev/null || owner=$PPID\n"
+        "parent=$(tr '\\0' ' ' < /proc/$owner/cmdline 2>/dev/null)\n"
+        f"printf '%s\\t%s\\t%s\\n' \"$owner\" \"$parent\" \"$*\" >> {LOG}\n"
+        "exec /usr/bin/systemctl \"$@\"\n"
+    )
+
+    def __init__(self, host: bench.Container) -> None:
+        self.host = host
+
+    def install(self) -> None:
+        present = self.host.exec("test", "-e", self.WRAPPER, check=False).returncode == 0
+        if present:
+            raise AssertionError(f"{self.WRAPPER} already exists on {self.host.name}: not replacing it")
+        self.host.exec("sh", "-c", f"cat > {self.WRAPPER}.tmp && chmod 0755 {self.WRAPPER}.tmp && "
+                       f": > {self.LOG} && chmod 0666 {self.LOG} && mv {self.WRAPPER}.tmp {self.WRAPPER}",
+                       input=self.SCRIPT)
+        # the same PATH lookup as the modules: the wrapper must be the systemctl found first
+        found = self.host.exec("sh", "-c", "command -v systemctl").stdout.strip()
+        if found != self.WRAPPER:
+            raise AssertionError(f"systemctl resolves to {found} on {self.host.name}, not the counting wrapper")
+
+    def remove(self) -> None:
+        self.host.exec("rm", "-f", self.WRAPPER, f"{self.WRAPPER}.tmp", self.LOG)
+
+    def reset(self) -> None:
+        self.host.exec("sh", "-c", f": > {self.LOG}")
+
+    def calls(self) -> list[tuple[str, str, list[str]]]:
+        """(owner pid, owner command line, systemctl arguments) of each process since reset()."""
+        text = self.host.read_file(self.LOG) or ""
+        rows = []
+        for line in text.splitlines():
+            ppid, parent, args = line.split("\t", 2)
+            rows.append((ppid, parent, shlex.split(args) if args else []))
+        return rows
+
+    def play(self, tasks: Sequence[Mapping[str, Any]], **kwargs: Any) -> tuple[PlayResult, list[list[str]]]:
+        """Run a play (BenchHost.play) and return its result and the systemctl processes it ran.
+
+        The processes are grouped per module process, in order: group i holds the argument
+        lists of the systemctl calls made by the i-th task that called systemctl at all.
+        """
+        self.reset()
+        result = self.host.play(tasks, **kwargs)  # type: ignore[attr-defined]
+        self.last_calls = self.calls()
+        groups: dict[str, list[list[str]]] = {}
+        for ppid, _parent, args in self.last_calls:
+            groups.setdefault(ppid, []).append(args)
+        return result, list(groups.values())
+
+    def describe(self) -> str:
+        """The processes of the last play, for assertion messages."""
+        return "\n".join(f"parent {ppid} ({parent.strip()[:120]}): systemctl {' '.join(args)[:200]}"
+                         for ppid, parent, args in getattr(self, "last_calls", []))
+
+
+@pytest.fixture()
+def systemctl_counter(bench_host: BenchHost) -> Iterator[SystemctlCounter]:
+    """A SystemctlCounter installed on the bench host for one test, removed afterwards."""
+    counter = SystemctlCounter(bench_host)
+    counter.install()
+    try:
+        yield counter
+    finally:
+        counter.remove()
+
+
+# ---------------------------------------------------------------------------
+# The filters of the installed collection, for tests that run them in-process
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def installed_filters(collections_path: str) -> dict[str, Callable[..., Any]]:
+    """The filters of unitcraft.systemd as installed under collections_path (never the source tree)."""
+    root = str(Path(collections_path).resolve())
+    installed = Path(root) / "ansible_collections" / "unitcraft" / "systemd"
+    if not (installed / "MANIFEST.json").is_file():
+        pytest.fail(f"no installed collection at {installed}")
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module = importlib.import_module("ansible_collections.unitcraft.systemd.plugins.filter.unit_filters")
+    loaded_from = Path(module.__file__ or "").resolve()
+    if installed not in loaded_from.parents:
+        pytest.fail(f"unit_filters was imported from {loaded_from}, not from the installed copy {installed}")
+    return module.FilterModule().filters()

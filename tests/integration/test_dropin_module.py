@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import count_daemon_reloads
-from conftest import BenchHost
+from conftest import BenchHost, invocation_id, journal_cursor, started_lines
 
 VENDOR = "systemd-tmpfiles-clean.service"  # shipped in /usr/lib by systemd in both images
 
@@ -56,15 +56,24 @@ def test_dropin_change_restarts_an_active_unit_once(bench_host: BenchHost) -> No
     host.play([{"unitcraft.systemd.unit": {
         "name": "dropped.service", "active": True,
         "sections": {"Service": {"ExecStart": "/usr/bin/sleep infinity"}}}}])
-    pid = host.systemctl_show("dropped.service", "MainPID")["MainPID"]
+    before = host.systemctl_show("dropped.service", "MainPID", "InvocationID", "NRestarts")
     task = dropin_task(name="dropped.service", sections={"Service": {"Environment": "MODE=fast"}})
+    cursor = journal_cursor(host)
     result = host.play([task]).results[0]
     assert result["restarted"] is True
-    assert host.systemctl_show("dropped.service", "Environment")["Environment"] == "MODE=fast"
-    assert host.systemctl_show("dropped.service", "MainPID")["MainPID"] != pid
-    pid = host.systemctl_show("dropped.service", "MainPID")["MainPID"]
+    after = host.systemctl_show("dropped.service", "Environment", "MainPID", "InvocationID", "NRestarts")
+    assert after["Environment"] == "MODE=fast"
+    assert after["MainPID"] != before["MainPID"] and after["InvocationID"] != before["InvocationID"]
+    assert after["NRestarts"] == before["NRestarts"], "systemd restarted it by itself (a crash)"
+    # once: one start in the journal since the change (two restarts would log two)
+    starts = started_lines(host, "dropped.service", cursor)
+    assert len(starts) == 1, f"restarted {len(starts)} times: {starts}"
+
+    cursor = journal_cursor(host)
     assert host.play([task]).results[0]["changed"] is False
-    assert host.systemctl_show("dropped.service", "MainPID")["MainPID"] == pid
+    assert host.systemctl_show("dropped.service", "MainPID")["MainPID"] == after["MainPID"]
+    assert invocation_id(host, "dropped.service") == after["InvocationID"]
+    assert started_lines(host, "dropped.service", cursor) == []
     host.play([{"unitcraft.systemd.unit": {"name": "dropped.service", "state": "absent"}}])
     # the unit is gone, but its drop-in directory is not empty: it stays
     assert host.read_file("/etc/systemd/system/dropped.service.d/override.conf") == "[Service]\nEnvironment=MODE=fast\n"

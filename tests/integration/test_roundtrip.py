@@ -3,9 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The unit-file model against real systemd in the bench containers.
 
+The filters come from the installed collection (fixture ``installed_filters``), the copy
+users get, never from the source tree.
+
 - Round trip: every unit file and drop-in shipped in the image parses, and to_unit of the
   result parses back to exactly the same sections.
-- Continuations and comments are read the way systemd reads them.
+- Continuations and comments are read the way systemd reads them (more constructs, one
+  by one, in test_parser_vs_systemd.py).
 - The two seed units, written as sections and rendered, pass ``systemd-analyze verify``.
 """
 
@@ -14,36 +18,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
-import tempfile
-from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _import_source():
-    """The model and filters from the source tree (through a symlinked ansible_collections tree if needed)."""
-    try:
-        from ansible_collections.unitcraft.systemd.plugins.filter import unit_filters
-        from ansible_collections.unitcraft.systemd.plugins.module_utils import _unit_file
-    except ImportError:
-        top = tempfile.mkdtemp(prefix="unitcraft-int-")
-        os.makedirs(os.path.join(top, "ansible_collections", "unitcraft"))
-        os.symlink(REPO_ROOT, os.path.join(top, "ansible_collections", "unitcraft", "systemd"))
-        sys.path.insert(0, top)
-        from ansible_collections.unitcraft.systemd.plugins.filter import unit_filters
-        from ansible_collections.unitcraft.systemd.plugins.module_utils import _unit_file
-    return _unit_file, unit_filters.FilterModule().filters()
-
-
-_unit_file, FILTERS = _import_source()
-parse_unit = _unit_file.parse_unit
-render_unit = _unit_file.render_unit
-from_unit = FILTERS["from_unit"]
-to_unit = FILTERS["to_unit"]
 
 # Trees shipped by packages; on merged-/usr Debian /lib is /usr/lib, and files are deduplicated
 # by real path. User units have the same syntax and are included.
@@ -74,7 +51,8 @@ json.dump({"files": files, "skipped": skipped}, sys.stdout)
 """
 
 
-def test_round_trip_shipped_units(bench_host, record_property, capsys):
+def test_round_trip_shipped_units(bench_host, installed_filters, record_property, capsys):
+    from_unit, to_unit = installed_filters["from_unit"], installed_filters["to_unit"]
     proc = bench_host.exec("python3", "-c", COLLECT_SCRIPT, *SHIPPED_TREES)
     collected = json.loads(proc.stdout)
     files = {path: base64.b64decode(data).decode("utf-8") for path, data in collected["files"].items()}
@@ -119,10 +97,10 @@ CONTINUATION_UNIT = (
 )
 
 
-def test_continuation_read_like_systemd(bench_host):
+def test_continuation_read_like_systemd(bench_host, installed_filters):
     """systemd itself loads a unit with continuations and comments; compare what it read."""
     name = "unitcraft-test-syntax.service"
-    sections = parse_unit(CONTINUATION_UNIT, unit=name)
+    sections = installed_filters["from_unit"](CONTINUATION_UNIT, unit=name)
     assert sections["Unit"]["Description"] == "first      second third ; not a comment"
     path = f"/run/systemd/system/{name}"
     bench_host.exec("sh", "-c", 'cat > "$1"', "write", path, input=CONTINUATION_UNIT)
@@ -170,7 +148,8 @@ def _seed_units(flavour: str) -> dict[str, dict]:
     return {"huobi.service": huobi, "ntp-force-sync.service": ntp}
 
 
-def test_seed_units_verify(bench_host):
+def test_seed_units_verify(bench_host, installed_filters):
+    from_unit, to_unit = installed_filters["from_unit"], installed_filters["to_unit"]
     units = _seed_units(bench_host.flavour)
     workdir = bench_host.exec("mktemp", "-d", "/tmp/unitcraft-verify.XXXXXX").stdout.strip()
     try:
@@ -178,8 +157,8 @@ def test_seed_units_verify(bench_host):
         bench_host.exec("sh", "-c", 'cat > /opt/huobi/downloader.py', input="print('downloader')\n")
         paths = []
         for name, sections in units.items():
-            text = render_unit(sections, unit=name)
-            assert parse_unit(text, unit=name) == parse_unit(render_unit(parse_unit(text)))
+            text = to_unit(sections, unit=name)
+            assert from_unit(text, unit=name) == from_unit(to_unit(from_unit(text)))
             path = f"{workdir}/{name}"
             bench_host.exec("sh", "-c", 'cat > "$1"', "write", path, input=text)
             paths.append(path)

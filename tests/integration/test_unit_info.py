@@ -6,6 +6,8 @@ Every answer of the module is checked against what systemctl itself says in the 
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 from bench import run_playbook
-from conftest import BenchHost
+from conftest import BenchHost, SystemctlCounter
 
 BULK = [f"info-bulk-{i:02d}.service" for i in range(50)]
 
@@ -56,14 +58,16 @@ def loaded_units(host: BenchHost) -> set[str]:
     return {line.split()[0] for line in listed.splitlines() if line.strip()}
 
 
-def test_query_returns_the_failed_unit(units: BenchHost) -> None:
+def test_query_returns_the_failed_unit(units: BenchHost, systemctl_counter: SystemctlCounter) -> None:
     host = units
     assert host.systemctl_show("info-fail.service", "ActiveState")["ActiveState"] == "failed"
     loaded_before = loaded_units(host)
-    result = host.play([info_task(query="[?ActiveState=='failed'].Id")]).results[0]
+    played, processes = systemctl_counter.play([info_task(query="[?ActiveState=='failed'].Id")])
+    result = played.results[0]
     loaded_after = loaded_units(host)
     assert "info-fail.service" in result["query_result"]
     assert result["systemctl_calls"] == 1
+    assert [len(calls) for calls in processes] == [1], systemctl_counter.describe()  # counted on the target
     assert result["changed"] is False
     # all loaded units: what systemctl lists (units may be loaded or collected meanwhile)
     reported = {u["Id"] for u in result["units"]}
@@ -76,7 +80,7 @@ def test_query_returns_the_failed_unit(units: BenchHost) -> None:
     assert by_id["info-fail.service"]["ExecMainStatus"] == 1
 
 
-def test_nrestarts_and_main_pid_after_a_crash(units: BenchHost) -> None:
+def test_nrestarts_and_main_pid_after_a_crash(units: BenchHost, systemctl_counter: SystemctlCounter) -> None:
     host = units
     task = info_task(names=["info-crash.service"], properties=["ActiveState", "MainPID", "NRestarts"])
     before = host.play([task]).results[0]["units"][0]
@@ -88,25 +92,30 @@ def test_nrestarts_and_main_pid_after_a_crash(units: BenchHost) -> None:
         if now["ActiveState"] == "active" and now["MainPID"] not in ("0", str(before["MainPID"])):
             break
         time.sleep(0.3)
-    after = host.play([task]).results[0]
+    played, processes = systemctl_counter.play([task])
+    after = played.results[0]
     unit = after["units"][0]
     assert set(unit) == {"Id", "ActiveState", "MainPID", "NRestarts"}
     assert unit["NRestarts"] >= before["NRestarts"] + 1
     assert unit["MainPID"] not in (0, before["MainPID"])
     assert unit["MainPID"] == int(host.systemctl_show("info-crash.service", "MainPID")["MainPID"])
     assert after["systemctl_calls"] == 1
+    assert [len(calls) for calls in processes] == [1], systemctl_counter.describe()
 
 
-def test_order_of_units_started_in_a_known_order(units: BenchHost) -> None:
+def test_order_of_units_started_in_a_known_order(units: BenchHost, systemctl_counter: SystemctlCounter) -> None:
     host = units
-    results = host.play([
+    played, processes = systemctl_counter.play([
         info_task(names=["info-first.service"], order=["info-first.service", "info-second.service"]),
         info_task(names=["info-first.service"], order=["info-second", "info-first"]),
         info_task(names=["info-first.service"], order=["info-norae.service", "info-first.service"]),
         info_task(names=["info-first.service"], order=["info-first.service", "info-never.service"]),
-    ]).results
-    forward, backward, norae, never = results
+    ])
+    forward, backward, norae, never = played.results
     assert forward["ordered"] is True and forward["systemctl_calls"] == 1
+    # one systemctl process per task, counted on the target
+    assert [len(calls) for calls in processes] == [r["systemctl_calls"] for r in played.results] == [1] * 4, \
+        systemctl_counter.describe()
     detail = forward["order_detail"]
     shown = host.systemctl_show("info-first.service", "ActiveEnterTimestampMonotonic")
     assert detail["first_finished"] == int(shown["ActiveEnterTimestampMonotonic"])
@@ -128,20 +137,23 @@ def test_order_of_units_started_in_a_known_order(units: BenchHost) -> None:
     assert never["order_detail"]["reason"].startswith("info-never.service has not started in this boot")
 
 
-def test_fifty_units_by_name_cost_one_systemctl_process(units: BenchHost) -> None:
-    host = units
-    result = host.play([info_task(names=BULK)]).results[0]
+def test_fifty_units_by_name_cost_one_systemctl_process(units: BenchHost, systemctl_counter: SystemctlCounter) -> None:
+    played, processes = systemctl_counter.play([info_task(names=BULK)])
+    result = played.results[0]
     assert result["systemctl_calls"] == 1
+    assert [len(calls) for calls in processes] == [1], systemctl_counter.describe()
+    ((args,),) = processes  # one process on the target, with all fifty names
+    assert args[-len(BULK):] == BULK, args
     assert [u["Id"] for u in result["units"]] == BULK
     assert all(u["LoadState"] == "loaded" and u["FragmentPath"] == f"/etc/systemd/system/{u['Id']}"
                for u in result["units"])
     assert result["units"][7]["Description"] == f"bulk {BULK[7]}"
 
 
-def test_glob_pattern_finds_loaded_units_and_unit_files(units: BenchHost) -> None:
-    host = units
-    result = host.play([info_task(names=["info-*.service", "dbus"],
-                                  properties=["LoadState", "ActiveState", "UnitFileState"])]).results[0]
+def test_glob_pattern_finds_loaded_units_and_unit_files(units: BenchHost, systemctl_counter: SystemctlCounter) -> None:
+    played, processes = systemctl_counter.play([info_task(names=["info-*.service", "dbus"],
+                                                          properties=["LoadState", "ActiveState", "UnitFileState"])])
+    result = played.results[0]
     ids = [u["Id"] for u in result["units"]]
     expected = sorted(UNITS)
     assert ids[:len(expected)] == expected, "matches are sorted, at the pattern's place"
@@ -152,6 +164,10 @@ def test_glob_pattern_finds_loaded_units_and_unit_files(units: BenchHost) -> Non
     assert by_id["info-crash.service"]["ActiveState"] == "active"
     # one list-unit-files (files systemd has not loaded, templates) and one show
     assert result["systemctl_calls"] == 2
+    assert len(processes) == 1, systemctl_counter.describe()  # one module process
+    (calls,) = processes
+    assert sorted(next(verb for verb in args if not verb.startswith("-")) for args in calls) == \
+        ["list-unit-files", "show"], systemctl_counter.describe()
 
 
 def test_bad_query_fails_with_jmespaths_message(units: BenchHost) -> None:
@@ -179,9 +195,19 @@ def test_check_mode_reports_the_same(units: BenchHost) -> None:
 
 
 def test_root_mode_reports_unit_files_without_a_running_systemd(tmp_path: Path, collections_path: str) -> None:
-    """Runs on the controller, where systemd is not PID 1: enablement read from files under root."""
-    if Path("/proc/1/comm").read_text().strip() == "systemd":
-        pytest.skip("the controller runs systemd; this test proves the offline path where it does not")
+    """Runs on the controller: enablement read from files under root, whatever its PID 1 is.
+
+    `systemctl --root=DIR` never talks to a manager. The systemctl processes are counted
+    by a wrapper first on the PATH that the modules search.
+    """
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    calls_log = tmp_path / "systemctl-calls.log"
+    real_systemctl = shutil.which("systemctl")
+    assert real_systemctl, "systemctl is not installed on the controller"
+    wrapper = wrappers / "systemctl"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls_log}\nexec {real_systemctl} "$@"\n')
+    wrapper.chmod(0o755)
     root = tmp_path / "rootfs"
     vendor = root / "usr/lib/systemd/system"
     vendor.mkdir(parents=True)
@@ -201,9 +227,13 @@ def test_root_mode_reports_unit_files_without_a_running_systemd(tmp_path: Path, 
     ]}], sort_keys=False))
     inventory = tmp_path / "inv.ini"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    result = run_playbook(playbook, inventory, collections_path)
-    _unit, info, everything, refused = result.results
+    result = run_playbook(playbook, inventory, collections_path,
+                          env={"PATH": f"{wrappers}{os.pathsep}{os.environ['PATH']}"})
+    unit, info, everything, refused = result.results
     assert info["systemctl_calls"] == 1
+    calls = calls_log.read_text().splitlines()
+    assert len(calls) == sum(r.get("systemctl_calls", 0) for r in (unit, info, everything)), calls
+    assert all(f"--root={root}" in line for line in calls), calls
     assert info["units"] == [
         {"Id": "info-offline.service", "UnitFileState": "enabled", "UnitFilePreset": "enabled",
          "FragmentPath": "/etc/systemd/system/info-offline.service",

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bench import count_daemon_reloads, run_playbook
-from conftest import BenchHost
+from conftest import BenchHost, SystemctlCounter, invocation_id, journal_cursor, started_lines
 
 DOWNLOADER = """\
 import sys, time
@@ -72,11 +72,13 @@ def test_seed_downloader_installs_enables_starts_then_is_idempotent(downloader: 
     assert count_daemon_reloads(host) == reloads, "check mode reloaded systemd"
     assert show(host, "huobi.service")["LoadState"] == "not-found"
 
+    cursor = journal_cursor(host)
     first = host.play([task]).results[0]
     assert first["changed"] is True
     assert first["actions"] == ["enable", "start"]
     assert first["enabled"] is True and first["active"] is True
     assert count_daemon_reloads(host) == reloads + 1
+    assert len(started_lines(host, "huobi.service", cursor)) == 1, "not started exactly once"
     state = show(host, "huobi.service")
     assert state["ActiveState"] == "active" and state["UnitFileState"] == "enabled"
     assert state["FragmentPath"] == "/etc/systemd/system/huobi.service"
@@ -85,37 +87,52 @@ def test_seed_downloader_installs_enables_starts_then_is_idempotent(downloader: 
     assert text.startswith("[Unit]\nDescription=huobi downloader\nAfter=rc-local.service\n\n[Service]\n")
     assert "Restart=always\nRestartSec=2\n" in text
 
+    invocation = invocation_id(host, "huobi.service")
+    cursor = journal_cursor(host)
     again_check = host.play([task], check=True).results[0]
     assert again_check["changed"] is False
     again = host.play([task]).results[0]
     assert again["changed"] is False and again["daemon_reloaded"] is False and again["restarted"] is False
     assert count_daemon_reloads(host) == reloads + 1
     assert show(host, "huobi.service")["MainPID"] == state["MainPID"]
+    assert started_lines(host, "huobi.service", cursor) == []
+    assert invocation_id(host, "huobi.service") == invocation
 
 
 def test_editing_one_directive_reloads_once_and_restarts_once(downloader: BenchHost) -> None:
     host = downloader
     host.play([unit_task(name="huobi.service", sections=huobi_sections(), enabled=True, active=True)])
     before = show(host, "huobi.service")
+    invocation = invocation_id(host, "huobi.service")
     reloads = count_daemon_reloads(host)
 
     edited = unit_task(name="huobi.service", sections=huobi_sections(restart_sec=5), enabled=True, active=True)
+    cursor = journal_cursor(host)
     result = host.play([edited], diff=True).results[0]
     assert result["changed"] is True and result["restarted"] is True and result["daemon_reloaded"] is True
     assert result["diff"]["before"].count("RestartSec=2") == 1 and "RestartSec=5" in result["diff"]["after"]
     assert count_daemon_reloads(host) == reloads + 1
     after = show(host, "huobi.service")
     assert after["ActiveState"] == "active"
-    assert after["MainPID"] != before["MainPID"], "the service was not restarted"
+    assert after["NRestarts"] == before["NRestarts"], "systemd restarted it by itself (a crash)"
+    # once: one start in the journal since the edit (two restarts log two), and a new invocation
+    starts = started_lines(host, "huobi.service", cursor)
+    assert len(starts) == 1, f"restarted {len(starts)} times: {starts}"
+    assert invocation_id(host, "huobi.service") != invocation
     assert host.systemctl_show("huobi.service", "RestartUSec")["RestartUSec"] == "5s"
 
+    invocation = invocation_id(host, "huobi.service")
+    cursor = journal_cursor(host)
     steady = host.play([edited]).results[0]
     assert steady["changed"] is False and steady["restarted"] is False and steady["daemon_reloaded"] is False
     assert count_daemon_reloads(host) == reloads + 1
     assert show(host, "huobi.service")["MainPID"] == after["MainPID"]
+    assert started_lines(host, "huobi.service", cursor) == []
+    assert invocation_id(host, "huobi.service") == invocation
 
 
-def test_fifty_units_in_one_task_cost_one_daemon_reload(bench_host: BenchHost) -> None:
+def test_fifty_units_in_one_task_cost_one_daemon_reload(
+        bench_host: BenchHost, systemctl_counter: SystemctlCounter) -> None:
     host = bench_host
     names = [f"bulk-{i:02d}.service" for i in range(50)]
     task = unit_task(
@@ -125,23 +142,39 @@ def test_fifty_units_in_one_task_cost_one_daemon_reload(bench_host: BenchHost) -
         enabled=True, active=True,
     )
     reloads = count_daemon_reloads(host)
-    result = host.play([task]).results[0]
+    played, processes = systemctl_counter.play([task])
+    result = played.results[0]
     assert result["changed"] is True and result["daemon_reloaded"] is True
     assert count_daemon_reloads(host) == reloads + 1
     assert len(result["units"]) == 50 and all(u["actions"] == ["enable", "start"] for u in result["units"])
     states = host.exec("systemctl", "show", "-p", "ActiveState", "-p", "UnitFileState", *names).stdout
     assert states.count("ActiveState=active") == 50
     assert states.count("UnitFileState=enabled") == 50
-    # one process per kind of work, not one per unit
-    assert result["systemctl_calls"] <= 6
+    # one process per kind of work, not one per unit: counted on the target, and the
+    # module's own counter says the same
+    assert len(processes) == 1, systemctl_counter.describe()  # one module process
+    (calls,) = processes
+    assert len(calls) == result["systemctl_calls"], systemctl_counter.describe()
+    assert len(calls) <= 6, systemctl_counter.describe()
+    assert sum("daemon-reload" in args for args in calls) == 1, systemctl_counter.describe()
 
-    unchanged = host.play([task]).results[0]
+    played, processes = systemctl_counter.play([task])
+    unchanged = played.results[0]
     assert unchanged["changed"] is False and unchanged["daemon_reloaded"] is False
     assert count_daemon_reloads(host) == reloads + 1
+    assert len(processes) == 1, systemctl_counter.describe()  # one module process
+    (calls,) = processes
+    assert len(calls) == unchanged["systemctl_calls"], systemctl_counter.describe()
+    assert not any({"daemon-reload", "start", "restart", "enable"} & set(args) for args in calls), \
+        systemctl_counter.describe()
 
-    removed = host.play([unit_task(units=[{"name": n} for n in names], state="absent")]).results[0]
+    played, processes = systemctl_counter.play([unit_task(units=[{"name": n} for n in names], state="absent")])
+    removed = played.results[0]
     assert removed["changed"] is True and removed["daemon_reloaded"] is True
     assert count_daemon_reloads(host) == reloads + 2
+    assert len(processes) == 1, systemctl_counter.describe()  # one module process
+    (calls,) = processes
+    assert len(calls) == removed["systemctl_calls"], systemctl_counter.describe()
     assert host.exec("sh", "-c", "ls /etc/systemd/system/bulk-* 2>/dev/null | wc -l").stdout.strip() == "0"
     assert host.exec("sh", "-c", "ls /etc/systemd/system/multi-user.target.wants/ | grep -c bulk-",
                      check=False).stdout.strip() == "0"
@@ -272,7 +305,9 @@ def test_template_and_instances(bench_host: BenchHost) -> None:
     # an instance the task does not list, then a change of the template: every running
     # instance is restarted once and runs with the new configuration
     host.exec("systemctl", "start", "worker@7.service")
-    pids = {n: show(host, n)["MainPID"] for n in ("worker@1.service", "worker@2.service", "worker@7.service")}
+    instances = ("worker@1.service", "worker@2.service", "worker@7.service")
+    pids = {n: show(host, n)["MainPID"] for n in instances}
+    invocations = {n: invocation_id(host, n) for n in instances}
     edited = unit_task(units=[
         {"name": "worker@.service", "sections": {
             "Unit": {"Description": "worker %i"},
@@ -282,14 +317,21 @@ def test_template_and_instances(bench_host: BenchHost) -> None:
         {"name": "worker@2.service", "enabled": True, "active": True},
     ])
     reloads = count_daemon_reloads(host)
+    cursor = journal_cursor(host)
     changed = host.play([edited]).results[0]
     assert changed["units"][0]["restarted_instances"] == ["worker@7.service"]
     assert [u["restarted"] for u in changed["units"][1:]] == [True, True]
     assert count_daemon_reloads(host) == reloads + 1
     for name, pid in pids.items():
-        state = host.systemctl_show(name, "MainPID", "Environment")
+        state = host.systemctl_show(name, "MainPID", "Environment", "InvocationID")
         assert state["MainPID"] != pid and state["Environment"] == f"WORKER={name[7]}"
+        assert state["InvocationID"] != invocations[name]
+        # once each, listed or not: one start per instance in the journal since the change
+        starts = started_lines(host, name, cursor)
+        assert len(starts) == 1, f"{name} was started {len(starts)} times: {starts}"
+    cursor = journal_cursor(host)
     assert host.play([edited]).results[0]["changed"] is False
+    assert all(started_lines(host, name, cursor) == [] for name in instances)
 
     host.play([unit_task(units=[{"name": "worker@1.service"}, {"name": "worker@2.service"},
                                 {"name": "worker@7.service"}, {"name": "worker@.service"}], state="absent")])
@@ -299,20 +341,24 @@ def test_template_and_instances(bench_host: BenchHost) -> None:
 def test_runtime_only_on_a_unit_it_did_not_write(bench_host: BenchHost) -> None:
     host = bench_host
     unit = "systemd-tmpfiles-clean.timer"
-    original = show(host, unit)["ActiveState"]
+    # started at boot by timers.target in both images: the test stops it, then restores it
+    assert show(host, unit)["ActiveState"] == "active"
     stop = host.play([unit_task(name=unit, active=False)]).results[0]
+    assert stop["changed"] is True and stop["actions"] == ["stop"]
     assert stop["path"] == f"/etc/systemd/system/{unit}" and stop["file_changed"] is False
     assert show(host, unit)["ActiveState"] == "inactive"
     start = host.play([unit_task(name=unit, active=True)]).results[0]
-    assert start["changed"] is True and show(host, unit)["ActiveState"] == "active"
+    assert start["changed"] is True and start["actions"] == ["start"]
+    assert show(host, unit)["ActiveState"] == "active"
     assert host.read_file(f"/etc/systemd/system/{unit}") is None
-    assert original in ("active", "inactive")
 
 
 def test_root_mode_renders_and_enables_without_a_running_systemd(tmp_path: Path, collections_path: str) -> None:
-    """Runs on the controller, where systemd is not PID 1: nothing but files under root."""
-    if Path("/proc/1/comm").read_text().strip() == "systemd":
-        pytest.skip("the controller runs systemd; this test proves the offline path where it does not")
+    """Runs on the controller: nothing but files under root, whatever the controller's PID 1 is.
+
+    `systemctl --root=DIR` never talks to a manager, so this runs (and must pass) on a
+    controller booted with systemd as well as on one without.
+    """
     root = tmp_path / "rootfs"
     root.mkdir()
     playbook = tmp_path / "root.yml"

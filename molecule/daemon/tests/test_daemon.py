@@ -81,7 +81,14 @@ def test_system_account_was_created(host) -> None:
     assert user.shell == "/usr/sbin/nologin"
 
 
-def test_program_works_under_the_strict_preset(host) -> None:
+def test_program_writes_its_lines_with_the_restrictions_the_container_applies(host) -> None:
+    """The program works under the strict preset as far as this container can apply it.
+
+    Applied here and checked on the running process: its own user, no capabilities,
+    no_new_privs, a seccomp filter. Not applied here: the mount namespace (ProtectSystem=,
+    ProtectHome=, PrivateDevices=) needs CAP_SYS_ADMIN, which the bench containers lack;
+    those are checked as loaded settings in test_strict_preset_settings_are_loaded.
+    """
     before = len(lines_of(host))
     time.sleep(1.6)
     after = lines_of(host)
@@ -91,6 +98,12 @@ def test_program_works_under_the_strict_preset(host) -> None:
     assert tag in {"converge", "side-effect"}  # $APPENDER_TAG from daemon_environment
     state_dir = host.file("/var/lib/unitcraft-appender")
     assert state_dir.user == "unitcraft-appender"
+    status = dict(line.split(":\t", 1) for line in host.file(f"/proc/{pid}/status").content_string.splitlines()
+                  if ":\t" in line)
+    assert status["Uid"].split()[0] == str(host.user("unitcraft-appender").uid)
+    assert status["CapEff"] == status["CapBnd"] == "0000000000000000"
+    assert status["NoNewPrivs"] == "1"
+    assert status["Seccomp"] == "2"  # SystemCallArchitectures=, MemoryDenyWriteExecute=, ...
 
 
 def test_strict_preset_exposure_is_at_most_2(host) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 
 REPORT_RUNS = "/var/lib/unitcraft-report/runs.log"
@@ -47,9 +48,31 @@ def test_report_timer_is_as_configured(host) -> None:
     assert props["Persistent"] == "yes"
     assert props["RandomizedDelayUSec"] == "10min"
     assert props["Unit"] == "unitcraft-report.service"
-    # the next elapse is a weekday at 04:30 plus at most the randomized delay
-    out = host.check_output("systemd-analyze calendar 'Mon..Fri *-*-* 04:30:00'")
-    assert "Next elapse:" in out
+
+
+def local_now(host) -> datetime.datetime:
+    """The container's local wall-clock time (OnCalendar= is in local time)."""
+    text = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    return datetime.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S")
+
+
+def test_report_timer_next_elapse_is_the_next_weekday_at_0430_plus_its_delay(host) -> None:
+    """The timer's own NextElapseUSecRealtime: Mon..Fri 04:30:00 plus at most 10 min."""
+    now = local_now(host)
+    # local time, as "Wed 2026-12-02 04:34:30 UTC"
+    shown = show(host, "unitcraft-report.timer", "NextElapseUSecRealtime")["NextElapseUSecRealtime"]
+    weekday, date, clock = shown.split()[:3]
+    elapse = datetime.datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
+    assert weekday == f"{elapse:%a}", shown
+    base = elapse.replace(hour=4, minute=30, second=0)
+    assert elapse.isoweekday() <= 5, f"{shown} is not Mon..Fri"
+    assert base <= elapse < base + datetime.timedelta(minutes=10), f"{shown} is not in 04:30..04:40"
+    assert elapse > now, f"next elapse {shown} is not after now ({now})"
+    # no weekday 04:30 between now and the one chosen: systemd skipped none
+    day = now.replace(hour=4, minute=30, second=0)
+    while day < base:
+        assert not (day > now and day.isoweekday() <= 5), f"{day:%a %F %T} comes before {shown}"
+        day += datetime.timedelta(days=1)
 
 
 def test_job_service_is_a_oneshot_started_only_by_its_timer(host) -> None:

@@ -1,0 +1,136 @@
+# Copyright (c) unitcraft maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ntp_force_sync role's default path (ntp_force_sync_set_clock: true), rendered and verified.
+
+Stepping the clock needs CAP_SYS_TIME, which the bench containers rightly lack, so the
+unit is never started here. What can be proven without it is proven for each daemon the
+role supports (chrony, ntpsec, ntp) on both images: the role renders the unit and, for
+ntpd, the server-list file; the unit passes `systemd-analyze verify` (the module's strict
+validation and a run of our own); its command line is the expected one, as systemd loaded
+it. Where the chosen daemon is not installed in the image, a stand-in program at its path
+lets verify find an executable; it never runs, and is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from conftest import BenchHost, journal_cursor, manager_messages
+
+UNIT = "ntp-force-sync.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT}"
+SERVER_LIST = "/etc/ntp-force-sync.conf"
+STAND_IN = "#!/bin/sh\n# unitcraft test stand-in: never runs in the tests, never sets the clock\nexit 0\n"
+# the role's default timeout (30 s); chronyd gets -t two seconds under it
+TIMEOUT = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Daemon:
+    name: str
+    program: str
+    unit: str
+    documentation: str
+
+
+DAEMONS = {
+    "chrony": Daemon("chrony", "/usr/sbin/chronyd", "chrony.service", "man:chronyd(8)"),
+    "ntpsec": Daemon("ntpsec", "/usr/sbin/ntpd", "ntpsec.service", "man:ntpd(8)"),
+    "ntp": Daemon("ntp", "/usr/sbin/ntpd", "ntp.service", "man:ntpd(8)"),
+}
+
+SERVERS = ["127.0.0.1 iburst", "pool 2.debian.pool.ntp.org iburst"]
+CHRONY_SERVERS = ["127.0.0.1 port 11123 iburst", "pool 2.debian.pool.ntp.org iburst"]
+
+
+def expected_exec_start(daemon: Daemon, servers: list[str]) -> str:
+    """The command line the role documents for ntp_force_sync_set_clock: true."""
+    if daemon.name == "chrony":
+        lines = [line if line.split()[0] in ("server", "pool", "peer") else f"server {line}" for line in servers]
+        return " ".join([daemon.program, "-q", "-t", str(TIMEOUT - 2), *(f"'{line}'" for line in lines)])
+    return f"{daemon.program} -qg -c {SERVER_LIST}" if servers else f"{daemon.program} -qg"
+
+
+def expected_unit(daemon: Daemon, servers: list[str]) -> str:
+    return (
+        "[Unit]\n"
+        f"Description=Step the clock once before {daemon.unit} starts\n"
+        f"Documentation={daemon.documentation}\n"
+        "Wants=network-online.target\n"
+        "After=network.target network-online.target\n"
+        f"Before={daemon.unit} time-sync.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        f"ExecStart={expected_exec_start(daemon, servers)}\n"
+        f"TimeoutStartSec={TIMEOUT}\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
+def role_task(**role_vars: Any) -> dict[str, Any]:
+    return {"name": "ntp_force_sync", "ansible.builtin.include_role": {"name": "unitcraft.systemd.ntp_force_sync"},
+            "vars": role_vars}
+
+
+@pytest.mark.parametrize("with_servers", [True, False], ids=["servers", "daemon-config"])
+@pytest.mark.parametrize("daemon_name", list(DAEMONS))
+def test_set_clock_unit_is_rendered_and_verified(bench_host: BenchHost, daemon_name: str, with_servers: bool) -> None:
+    host = bench_host
+    daemon = DAEMONS[daemon_name]
+    servers = (CHRONY_SERVERS if daemon.name == "chrony" else SERVERS) if with_servers else []
+    stand_in = host.exec("test", "-e", daemon.program, check=False).returncode != 0
+    if stand_in:
+        host.exec("sh", "-c", f"cat > {daemon.program} && chmod 0755 {daemon.program}", input=STAND_IN)
+    cursor = journal_cursor(host)
+    try:
+        # ntp_force_sync_set_clock is left at its default: the path users get
+        result = host.play([role_task(ntp_force_sync_daemon=daemon.name, ntp_force_sync_servers=servers,
+                                      ntp_force_sync_validate="strict")])
+        (installed,) = [r for r in result.results if r.get("path") == UNIT_PATH]  # the unit module's task
+        assert installed["changed"] is True and installed["actions"] == ["enable"], installed
+
+        text = host.read_file(UNIT_PATH)
+        assert text == expected_unit(daemon, servers)
+        if daemon.name != "chrony" and servers:
+            assert host.read_file(SERVER_LIST) == (
+                f"# Managed by unitcraft.systemd.ntp_force_sync: servers for {UNIT}.\n"
+                + "".join(f"{line if line.startswith('pool ') else 'server ' + line}\n" for line in servers)
+            )
+        else:
+            assert host.read_file(SERVER_LIST) is None
+
+        # systemd-analyze verify, run here as well as by the module (validate: strict)
+        verify = host.exec("systemd-analyze", "verify", "--man=no", UNIT_PATH, check=False)
+        assert verify.returncode == 0 and UNIT not in verify.stdout + verify.stderr, verify.stdout + verify.stderr
+
+        # what systemd loaded: the command line, its ordering, enabled and never started
+        shown = host.systemctl_show(UNIT, "ExecStart", "Before", "TimeoutStartUSec", "Type", "UnitFileState",
+                                    "ActiveState", "InvocationID")
+        argv = shown["ExecStart"].split("argv[]=", 1)[1].split(" ; ", 1)[0]
+        assert argv == expected_exec_start(daemon, servers).replace("'", "")
+        # Before= names the daemon's unit, or the unit it is an alias of (ntpsec: ntp.service)
+        daemon_unit = host.systemctl_show(daemon.unit, "Id")["Id"]
+        assert daemon_unit in shown["Before"].split() and "time-sync.target" in shown["Before"].split()
+        assert (shown["Type"], shown["TimeoutStartUSec"], shown["UnitFileState"]) == ("oneshot", "30s", "enabled")
+        assert (shown["ActiveState"], shown["InvocationID"]) == ("inactive", ""), "the role started the unit"
+        assert not any(line.startswith("Starting") for line in manager_messages(host, UNIT, cursor))
+
+        if with_servers:  # the server-list file too is left alone by a second run
+            again = host.play([role_task(ntp_force_sync_daemon=daemon.name, ntp_force_sync_servers=servers,
+                                         ntp_force_sync_validate="strict")])
+            assert not any(r.get("changed") for r in again.results), "the second run changed something"
+    finally:
+        host.play([role_task(ntp_force_sync_daemon=daemon.name, ntp_force_sync_servers=servers,
+                             ntp_force_sync_state="absent")])
+        if stand_in:
+            host.exec("rm", "-f", daemon.program)
+    assert host.read_file(UNIT_PATH) is None and host.read_file(SERVER_LIST) is None
+    assert host.exec("test", "-e", f"/etc/systemd/system/multi-user.target.wants/{UNIT}", check=False).returncode != 0
