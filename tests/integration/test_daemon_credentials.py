@@ -68,3 +68,21 @@ def test_the_service_reads_its_secret_and_a_new_one_restarts_it_once(bench_host:
     finally:
         host.sh("systemctl stop credsd.service; rm -f /etc/systemd/system/credsd.service "
                 "/etc/credstore.encrypted/apikey; systemctl daemon-reload", check=False)
+
+
+def test_a_secret_looking_environment_key_points_to_daemon_credentials(bench_host: BenchHost) -> None:
+    host = bench_host
+    host.exec("sh", "-c", "cat > /usr/local/bin/credsd && chmod 755 /usr/local/bin/credsd",
+              input="#!/bin/sh\nexec sleep infinity\n")
+    task = {"name": "daemon", "ansible.builtin.include_role": {"name": "unitcraft.systemd.daemon"},
+            "vars": {"daemon_name": "envsd", "daemon_exec": "/usr/local/bin/credsd", "daemon_user": "root",
+                     "daemon_environment": {"EXCHANGE_API_KEY": "not-a-real-key", "LOG_LEVEL": "info"}}}
+    try:
+        result = host.play([task])
+        pointers = [r["msg"] for r in result.results if "daemon_credentials" in str(r.get("msg", ""))]
+        assert pointers and "EXCHANGE_API_KEY" in pointers[0] and "LOG_LEVEL" not in pointers[0], pointers
+        unit = [r for r in result.results if "units" in r][0]
+        assert "secret-in-environment" in [f["rule"] for f in unit["lint"]]
+    finally:
+        host.sh("systemctl stop envsd.service; rm -f /etc/systemd/system/envsd.service; systemctl daemon-reload",
+                check=False)
