@@ -7,7 +7,8 @@ Stateless by design: the unit's own activation time is the record of what it has
 run that wrote a file but was interrupted before the restart converges on the next run, and
 a run after the restart finds nothing newer. Times are compared on the monotonic clock that
 systemd's `*TimestampMonotonic` properties use; file times are moved onto it with the
-current offset between the wall clock and the monotonic clock (this code runs on the target).
+current offset between the wall clock and the monotonic clock (this code runs on the target),
+so a step of the wall clock after a file was written shifts the comparison by that step.
 """
 
 from __future__ import annotations
