@@ -152,14 +152,6 @@ class Systemctl:
                 files[fields[0]] = {"state": fields[1], "preset": preset}
         return files
 
-    def running_units(self, patterns: Sequence[str]) -> list[str]:
-        """Names of active (or activating, reloading) units matching glob patterns, in one call."""
-        if not patterns:
-            return []
-        _rc, out, _err = self.run("list-units", "--state=active,activating,reloading", "--no-legend", "--plain",
-                                  "--full", "--", *patterns)
-        return [line.split()[0] for line in out.splitlines() if line.strip()]
-
     # --- changing --------------------------------------------------------------------------
 
     def version(self) -> int:
