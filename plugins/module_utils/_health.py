@@ -126,7 +126,7 @@ class HealthGate:
         outcomes = {u: Outcome(u, wants[u], status[u], judge_arrival(status[u], wants[u], self.wait_timeout))
                     for u in wants}
         for unit, outcome in outcomes.items():
-            restarts = _usec(outcome.status.get("NRestarts")) - _usec((before or {}).get(unit, {}).get("NRestarts"))
+            restarts = _number(outcome.status.get("NRestarts")) - _number((before or {}).get(unit, {}).get("NRestarts"))
             if outcome.ok and outcome.want == RUNNING and restarts > 0:
                 outcome.problem = f"systemd restarted it {restarts} time(s) since the start: it keeps dying"
         runners = [u for u, o in outcomes.items()
@@ -157,7 +157,7 @@ class HealthGate:
 
     def _settle(self, runners: Sequence[str], outcomes: dict[str, Outcome]) -> None:
         # The window counts from when each unit became active: time already spent waiting counts.
-        entered = max(_usec(outcomes[u].status.get("ActiveEnterTimestampMonotonic")) for u in runners) / 1e6
+        entered = max(_number(outcomes[u].status.get("ActiveEnterTimestampMonotonic")) for u in runners) / 1e6
         elapsed = self.monotonic() - entered if entered else 0.0
         remaining = min(self.settle, max(0.0, self.settle - elapsed))
         if remaining > 0:
@@ -169,7 +169,8 @@ class HealthGate:
             outcome.status = after[unit]
 
 
-def _usec(value: str | None) -> int:
+def _number(value: str | None) -> int:
+    """A numeric property of `systemctl show` (a count or microseconds); 0 when empty or unknown."""
     try:
         return int(value or 0)
     except ValueError:
