@@ -195,16 +195,18 @@ def journal_cursor(host: bench.Container) -> str:
     return lines[-1][len(marker):].strip()
 
 
-def manager_messages(host: bench.Container, unit: str, cursor: str) -> list[str]:
+def manager_messages(host: bench.Container, unit: str, cursor: str | None) -> list[str]:
     """What PID 1 logged about the unit after the cursor (its UNIT= field), in order.
+
+    Without a cursor: what it logged in the current boot.
 
     The whole journal after the cursor is read and filtered here: journalctl 252 combined
     with a match (`-u UNIT --after-cursor=C`) skips the first matching entry when the
     cursor's own entry does not match, which would hide a start.
     """
     host.exec("journalctl", "--sync")
-    out = host.exec("journalctl", "-q", "-o", "json", "--output-fields=MESSAGE,UNIT,_PID",
-                    f"--after-cursor={cursor}").stdout
+    since = f"--after-cursor={cursor}" if cursor is not None else "--boot"
+    out = host.exec("journalctl", "-q", "-o", "json", "--output-fields=MESSAGE,UNIT,_PID", since).stdout
     messages = []
     for line in out.splitlines():
         entry = json.loads(line)
@@ -214,13 +216,18 @@ def manager_messages(host: bench.Container, unit: str, cursor: str) -> list[str]
     return messages
 
 
-def started_lines(host: bench.Container, unit: str, cursor: str) -> list[str]:
+def started_lines(host: bench.Container, unit: str, cursor: str | None) -> list[str]:
     """The "Started ..." lines PID 1 logged for the unit after the cursor: one per start.
 
     Both images write "Started UNIT - DESCRIPTION." ("Started UNIT." without a description),
     older systemd "Started DESCRIPTION."; a restart writes one as well.
     """
     return [line for line in manager_messages(host, unit, cursor) if line.startswith("Started ")]
+
+
+def start_count(host: bench.Container, unit: str) -> int:
+    """How many times PID 1 started the unit in the current boot."""
+    return len(started_lines(host, unit, None))
 
 
 def invocation_id(host: bench.Container, unit: str) -> str:

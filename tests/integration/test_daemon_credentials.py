@@ -9,7 +9,7 @@ import json
 import yaml
 
 from bench import PlayResult, run_playbook
-from conftest import BenchHost
+from conftest import BenchHost, start_count
 
 PROGRAM = """\
 #!/bin/sh
@@ -36,12 +36,6 @@ def play_verbose(host: BenchHost, tasks: list[dict[str, object]], extra_vars: di
                         host=host.name)
 
 
-def starts(host: BenchHost) -> int:
-    host.exec("journalctl", "--sync")
-    out = host.exec("journalctl", "--no-pager", "-q", "-b", "-u", "credsd.service", "-o", "cat").stdout
-    return sum(1 for line in out.splitlines() if line.startswith("Started "))
-
-
 def seen(host: BenchHost) -> str:
     return (host.read_file("/var/lib/credsd/apikey.sha256") or "").strip()
 
@@ -66,17 +60,17 @@ def test_the_service_reads_its_secret_and_a_new_one_restarts_it_once(bench_host:
         assert host.exec("runuser", "-u", "nobody", "--", "cat", "/etc/credstore.encrypted/apikey",
                          check=False).returncode != 0, "an unprivileged user can read the credential"
 
-        started = starts(host)
+        started = start_count(host, "credsd.service")
         same = host.play(role(), extra_vars={"secret": first})
         assert not any(r.get("changed") for r in same.results), "the same secret changed something"
-        assert starts(host) == started
+        assert start_count(host, "credsd.service") == started
 
         rotated = play_verbose(host, role(), {"secret": second})
         assert rotated.rc == 0, rotated.stderr[-2000:]
         assert second not in rotated.stdout + rotated.stderr, "the secret is in the -vvv output of the run"
-        assert starts(host) == started + 1, "a new secret restarts the service exactly once"
+        assert start_count(host, "credsd.service") == started + 1, "a new secret restarts the service exactly once"
         assert seen(host) == digest(second)
-        assert starts(host) == started + 1
+        assert start_count(host, "credsd.service") == started + 1
 
         host.play(role(state="absent"), extra_vars={"secret": second})
         assert host.read_file("/etc/credstore.encrypted/apikey") is None

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import BenchHost
+from conftest import BenchHost, start_count
 
 ORDERING = {"Unit": {"Wants": "network-online.target", "After": "network-online.target"}}
 
 
 def dropin(**args: Any) -> dict[str, Any]:
     return {"name": "dropin", "unitcraft.systemd.dropin": args}
-
-
-def starts(host: BenchHost, unit: str) -> int:
-    host.exec("journalctl", "--sync")
-    out = host.exec("journalctl", "--no-pager", "-q", "-b", "-u", unit, "-o", "cat").stdout
-    return sum(1 for line in out.splitlines() if line.startswith("Started "))
 
 
 def test_ordering_dropin_on_rc_local_installs_with_the_vendor_problem_as_a_warning(bench_host: BenchHost) -> None:
@@ -47,15 +41,15 @@ def test_prefix_dropin_applies_to_matching_units_and_restarts_them_once(bench_ho
             "systemctl daemon-reload; systemctl start feed-alpha.service")
     task = dropin(name="feed-.service", dropin="limits", sections={"Service": {"Nice": 7}})
     try:
-        started = starts(host, "feed-alpha.service")
+        started = start_count(host, "feed-alpha.service")
         result = host.play([task]).results[0]
         assert result["changed"] is True and result["path"] == "/etc/systemd/system/feed-.service.d/limits.conf"
         assert result["units"][0]["restarted_instances"] == ["feed-alpha.service"]
         st = host.systemctl_show("feed-alpha.service", "DropInPaths", "Nice")
         assert st["DropInPaths"] == "/etc/systemd/system/feed-.service.d/limits.conf" and st["Nice"] == "7"
-        assert starts(host, "feed-alpha.service") == started + 1
+        assert start_count(host, "feed-alpha.service") == started + 1
         assert host.play([task]).results[0]["changed"] is False
-        assert starts(host, "feed-alpha.service") == started + 1
+        assert start_count(host, "feed-alpha.service") == started + 1
         bad = host.play([dropin(name="feed-.service", dropin="bad", sections={"Service": {"Typo": "x"}})],
                         expect_failure=True).results[0]
         assert "Typo" in bad["msg"]

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from bench import count_daemon_reloads
-from conftest import BenchHost
+from conftest import BenchHost, start_count
 
 SLEEPER = "/bin/sleep infinity"
 
@@ -27,13 +27,6 @@ def unit_task(ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
 
 def dropin_task(**args: Any) -> dict[str, Any]:
     return {"name": "dropin", "unitcraft.systemd.dropin": args}
-
-
-def starts(host: BenchHost, unit: str) -> int:
-    """How many times systemd started the unit this boot: its "Started ..." journal lines."""
-    host.exec("journalctl", "--sync")
-    out = host.exec("journalctl", "--no-pager", "-q", "-b", "-u", unit, "-o", "cat").stdout
-    return sum(1 for line in out.splitlines() if line.startswith("Started "))
 
 
 def show(host: BenchHost, unit: str, *props: str) -> dict[str, str]:
@@ -138,7 +131,7 @@ def test_a_failing_unit_does_not_skip_the_restart_of_another(bench_host: BenchHo
     broken = {"Service": {"ExecStart": "/bin/false"}}
     try:
         host.play([unit_task(name="steady.service", sections=good_v1, active=True)])
-        started = starts(host, "steady.service")
+        started = start_count(host, "steady.service")
         task = unit_task(active=True, ignore_errors=True, units=[
             {"name": "newbad.service", "sections": broken},
             {"name": "steady.service", "sections": good_v2},
@@ -148,12 +141,12 @@ def test_a_failing_unit_does_not_skip_the_restart_of_another(bench_host: BenchHo
         assert "newbad.service" in result["msg"] and "steady.service" not in result["msg"].split("journal")[0]
         steady = result["units"][1]
         assert steady["restarted"] is True
-        assert starts(host, "steady.service") == started + 1, "the running unit was restarted exactly once"
+        assert start_count(host, "steady.service") == started + 1, "the running unit was restarted exactly once"
         assert show(host, "steady.service", "Environment")["Environment"] == "VERSION=2"
         # next run: the changed unit is not restarted again; the broken one still fails loudly
         again = host.play([task]).results[0]
         assert again["failed"] is True and again["units"][1]["restarted"] is False
-        assert starts(host, "steady.service") == started + 1
+        assert start_count(host, "steady.service") == started + 1
     finally:
         clean(host, "steady.service", "newbad.service")
 
@@ -164,23 +157,23 @@ def test_unit_changed_and_reloaded_behind_the_back_is_restarted_once(bench_host:
     task = unit_task(name="drift.service", sections=sections, active=True)
     try:
         host.play([task])
-        started = starts(host, "drift.service")
+        started = start_count(host, "drift.service")
         # an interrupted run: the module's own content written again and reloaded, no restart
         text = host.read_file("/etc/systemd/system/drift.service")
         host.exec("sh", "-c", "sleep 0.1; cat > /etc/systemd/system/drift.service; systemctl daemon-reload",
                   input=text)
         check = host.play([task], check=True).results[0]
         assert check["changed"] is True and check["restarted"] is True
-        assert starts(host, "drift.service") == started
+        assert start_count(host, "drift.service") == started
         reloads = count_daemon_reloads(host)
         first = host.play([task]).results[0]
         assert first["changed"] is True and first["restarted"] is True and first["file_changed"] is False
         assert first["daemon_reloaded"] is False and count_daemon_reloads(host) == reloads
         assert first["restart_triggered_by"] == ["/etc/systemd/system/drift.service"]
-        assert starts(host, "drift.service") == started + 1
+        assert start_count(host, "drift.service") == started + 1
         second = host.play([task]).results[0]
         assert second["changed"] is False and second["restarted"] is False
-        assert starts(host, "drift.service") == started + 1
+        assert start_count(host, "drift.service") == started + 1
     finally:
         clean(host, "drift.service")
 
@@ -191,14 +184,14 @@ def test_dropin_changed_behind_the_back_restarts_its_unit_once(bench_host: Bench
     try:
         host.play([unit_task(name="dropped.service", sections={"Service": {"ExecStart": SLEEPER}}, active=True),
                    dropin])
-        started = starts(host, "dropped.service")
+        started = start_count(host, "dropped.service")
         path = "/etc/systemd/system/dropped.service.d/tune.conf"
         host.sh(f"sleep 0.1; touch {path}; systemctl daemon-reload")
         first = host.play([dropin]).results[0]
         assert first["restarted"] is True and first["restart_triggered_by"] == [path]
-        assert starts(host, "dropped.service") == started + 1
+        assert start_count(host, "dropped.service") == started + 1
         assert host.play([dropin]).results[0]["changed"] is False
-        assert starts(host, "dropped.service") == started + 1
+        assert start_count(host, "dropped.service") == started + 1
     finally:
         clean(host, "dropped.service")
 
@@ -211,16 +204,16 @@ def test_template_changed_behind_the_back_restarts_each_running_instance_once(be
     try:
         host.play([listed])
         host.exec("systemctl", "start", "tw@b.service")
-        before = {u: starts(host, u) for u in ("tw@a.service", "tw@b.service")}
+        before = {u: start_count(host, u) for u in ("tw@a.service", "tw@b.service")}
         host.sh("sleep 0.1; touch /etc/systemd/system/tw@.service; systemctl daemon-reload")
         result = host.play([listed]).results[0]
         assert result["units"][1]["restarted"] is True
         assert result["units"][0]["restarted_instances"] == ["tw@b.service"]
         for unit in before:
-            assert starts(host, unit) == before[unit] + 1, unit
+            assert start_count(host, unit) == before[unit] + 1, unit
         assert host.play([template]).results[0]["changed"] is False
         for unit in before:
-            assert starts(host, unit) == before[unit] + 1, unit
+            assert start_count(host, unit) == before[unit] + 1, unit
     finally:
         host.sh("systemctl stop 'tw@*.service'", check=False)
         clean(host, "tw@.service")
@@ -235,22 +228,22 @@ def test_restart_triggers_restart_once_when_a_path_is_newer(bench_host: BenchHos
         first = host.play([task]).results[0]
         assert first["restarted"] is False
         assert any("missing.conf" in w for w in host.play([task]).results[0].get("warnings", []))
-        started = starts(host, "trig.service")
+        started = start_count(host, "trig.service")
         host.sh("sleep 0.1; echo v2 > /opt/trig/app.conf")
         check = host.play([task], check=True).results[0]
         assert check["changed"] is True and check["restart_triggered_by"] == ["/opt/trig/app.conf"]
-        assert starts(host, "trig.service") == started, "check mode restarted"
+        assert start_count(host, "trig.service") == started, "check mode restarted"
         applied = host.play([task]).results[0]
         assert applied["restarted"] is True and applied["changed"] is True
-        assert starts(host, "trig.service") == started + 1
+        assert start_count(host, "trig.service") == started + 1
         steady = host.play([task]).results[0]
         assert steady["changed"] is False and steady["restarted"] is False
-        assert starts(host, "trig.service") == started + 1
+        assert start_count(host, "trig.service") == started + 1
         # a symlink switched to a new target counts as a change of the path
         host.sh("sleep 0.1; echo v3 > /opt/trig/v3.conf && ln -sfn /opt/trig/v3.conf /opt/trig/current")
         linked = unit_task(name="trig.service", active=True, restart_triggers=["/opt/trig/current"])
         assert host.play([linked]).results[0]["restarted"] is True
-        assert starts(host, "trig.service") == started + 2
+        assert start_count(host, "trig.service") == started + 2
     finally:
         clean(host, "trig.service")
 
@@ -327,14 +320,14 @@ def test_absent_override_of_a_vendor_unit_keeps_its_enablement(bench_host: Bench
                     "Install": {"WantedBy": "multi-user.target", "Alias": "vendor-alias.service"}}
         host.play([unit_task(name="vendored.service", sections=override, enabled=True, active=True)])
         assert show(host, "vendored.service", "Environment")["Environment"] == "FLAVOUR=local"
-        started = starts(host, "vendored.service")
+        started = start_count(host, "vendored.service")
         removed = host.play([unit_task(name="vendored.service", state="absent")]).results[0]
         assert removed["changed"] is True and "disable" not in removed["actions"]
         st = show(host, "vendored.service", "FragmentPath", "UnitFileState", "ActiveState", "Environment")
         assert st["FragmentPath"].endswith("/lib/systemd/system/vendored.service")  # /lib on merged /usr
         assert st["UnitFileState"] == "enabled" and st["ActiveState"] == "active"
         assert st["Environment"] == "FLAVOUR=vendor", "still on the override"
-        assert starts(host, "vendored.service") == started + 1, "restarted once on the vendor definition"
+        assert start_count(host, "vendored.service") == started + 1, "restarted once on the vendor definition"
         assert host.sh("find /etc/systemd/system -lname '*vendored*' | sort").stdout == links_before
         assert host.exec("systemctl", "is-enabled", "vendor-alias.service", check=False).stdout.strip() in (
             "alias", "enabled")
