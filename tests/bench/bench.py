@@ -49,10 +49,14 @@ IMAGE_REPOSITORY = "localhost/unitcraft-bench"
 CONTAINER_PREFIX = "unitcraft-"
 FLAVOUR_LABEL = "unitcraft.bench.flavour"
 # Bump when the build steps change in a way the hashed data below does not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
-# libpam-systemd: lets a lingering user start its own manager, for scope: user tests
-BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "procps", "libpam-systemd")
+# libpam-systemd: lets a lingering user start its own manager, for scope: user tests.
+# openssh-server: for the SSH-path benchmark, which runs "sshd -i" through podman exec
+# (its service stays disabled, see DISABLED_UNITS: no daemon listens in the bench).
+BASE_PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "python3", "procps", "libpam-systemd", "openssh-server",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,17 +67,31 @@ class Flavour:
     suite: str
     packages: tuple[str, ...]
     systemd_version: int
+    # In the test matrix: every integration test that takes bench_host runs on it. A
+    # flavour outside the matrix is booted only by the tests and scenarios that name it.
+    matrix: bool = True
 
 
 FLAVOURS: dict[str, Flavour] = {
     # chrony and ntpsec conflict (both provide time-daemon): one NTP daemon per image.
     "debian12": Flavour("debian12", "bookworm", (*BASE_PACKAGES, "chrony"), 252),
     "debian13": Flavour("debian13", "trixie", (*BASE_PACKAGES, "ntpsec", "ntpsec-ntpdate"), 257),
+    # A host whose time sync is systemd-timesyncd (the default of many Debian and Ubuntu
+    # hosts), for the ntp_force_sync tests on timesyncd; it conflicts with chrony and ntpsec.
+    "debian13-timesyncd": Flavour(
+        "debian13-timesyncd", "trixie", (*BASE_PACKAGES, "systemd-timesyncd"), 257, matrix=False
+    ),
 }
+# The flavours every integration test runs on.
+MATRIX_FLAVOURS: tuple[str, ...] = tuple(name for name, flavour in FLAVOURS.items() if flavour.matrix)
 
 # Files written into the image before import, to make it boot cleanly in a container.
 # Their text is part of the image hash, so editing one rebuilds the image.
-IMAGE_FILES: dict[str, str] = {}
+IMAGE_FILES: dict[str, str] = {
+    # sshd -i (the SSH-path benchmark) needs its privilege separation directory, which
+    # the disabled ssh.service would otherwise create.
+    "etc/tmpfiles.d/unitcraft-bench-sshd.conf": "d /run/sshd 0755 root root -\n",
+}
 # No journald setting is needed: podman's --systemd=always mounts a tmpfs on
 # /var/log/journal, so each container start begins with an empty journal.
 
@@ -84,6 +102,9 @@ DISABLED_UNITS: tuple[str, ...] = (
     # may fire during a long test run and write failures to the journal.
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
+    # openssh-server is in the image for "sshd -i" only: no SSH daemon listens.
+    "ssh.service",
+    "ssh.socket",
 )
 
 
@@ -250,9 +271,12 @@ def _prepare_rootfs(rootfs: Path) -> None:
         target = rootfs / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-    for unit in DISABLED_UNITS:
-        for link in (rootfs / "etc/systemd/system").glob(f"*.wants/{unit}"):
-            link.unlink()
+    # The links point into the image (/lib/systemd/...): seen from the build host they may
+    # dangle, which Path.glob would skip, so each wants directory is looked into by name.
+    for wants in (rootfs / "etc/systemd/system").glob("*.wants"):
+        for unit in DISABLED_UNITS:
+            if (wants / unit).is_symlink():
+                (wants / unit).unlink()
     # Package indexes and caches are useless offline and only make the image bigger.
     for relative in ("var/lib/apt/lists", "var/cache/apt"):
         directory = rootfs / relative

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "bench"))
 import bench  # noqa: E402  (the path above makes it importable)
 from bench import PlayResult, run_playbook  # noqa: E402,F401  (re-exported for tests)
 
-ALL_FLAVOURS = list(bench.FLAVOURS)
+ALL_FLAVOURS = list(bench.MATRIX_FLAVOURS)
 
 
 def selected_flavours() -> list[str]:
