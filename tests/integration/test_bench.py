@@ -45,6 +45,17 @@ def test_ntp_daemon_installed(bench_host: BenchHost) -> None:
     assert show == {"ActiveState": "inactive", "ConditionResult": "no"}
 
 
+def test_disabled_units_are_not_started_at_boot(bench_host: BenchHost) -> None:
+    # ssh.service is in the image for "sshd -i" only; apt's timers cannot work offline
+    assert "ssh.service" in bench.DISABLED_UNITS
+    for unit in bench.DISABLED_UNITS:
+        show = bench_host.systemctl_show(unit, "LoadState", "ActiveState")
+        assert show == {"LoadState": "loaded", "ActiveState": "inactive"}, unit
+    # the SSH-path benchmark runs "sshd -i" without the service: it needs /run/sshd
+    assert bench_host.exec("test", "-d", "/run/sshd", check=False).returncode == 0
+    assert bench_host.exec("test", "-x", "/usr/sbin/sshd", check=False).returncode == 0
+
+
 def test_no_clock_capability(bench_host: BenchHost) -> None:
     # CAP_SYS_TIME is bit 25; a container holding it could move the machine's clock
     cap_eff = next(
