@@ -151,6 +151,20 @@ class BenchHost(bench.Container):
         return result
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist (``--dist loadgroup``): one group per file and flavour.
+
+    A group runs on one worker, in the file's order, against that worker's container of
+    the flavour: tests of a file may build on each other (a reboot last, a unit installed
+    by an earlier test), while the two flavours of a long file run on different workers.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        flavour = callspec.params.get("bench_host") if callspec is not None else None
+        group = item.nodeid.split("::", 1)[0] + (f"@{flavour}" if flavour else "")
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", params=selected_flavours(), ids=str)
 def bench_host(
     request: pytest.FixtureRequest,
