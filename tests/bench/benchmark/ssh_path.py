@@ -80,6 +80,7 @@ class Run:
 
 @dataclasses.dataclass
 class Row:
+    kind: str  # ping, first, unchanged, loop first, loop unchanged
     label: str
     hosts: int
     runs: list[Run]
@@ -279,7 +280,8 @@ def measure_converge(args: argparse.Namespace, fleet: SshFleet, count: int, coll
         for _run in range(args.repeat):
             run, result = session.run("collection.yml", ours)
             unchanged.append(run)
-            checks.expect(changed_hosts(result) == 0, f"{where}: an unchanged run changed {changed_hosts(result)} hosts")
+            changed = changed_hosts(result)
+            checks.expect(changed == 0, f"{where}: an unchanged run changed {changed} hosts")
         for host in hosts:
             ran = bench.count_daemon_reloads(host) - reloads[host.name]
             checks.expect(ran == 0, f"{where}: the unchanged runs ran {ran} daemon-reloads on {host.name}")
@@ -290,9 +292,9 @@ def measure_converge(args: argparse.Namespace, fleet: SshFleet, count: int, coll
     finally:
         fleet.stop(names)
     return [
-        Row(f"ping playbook (one task), median of {args.repeat}", count, ping),
-        Row(f"`unit` with {args.units} `units`, first converge", count, [first]),
-        Row(f"`unit` with {args.units} `units`, unchanged, median of {args.repeat}", count, unchanged),
+        Row("ping", f"ping playbook (one task), median of {args.repeat}", count, ping),
+        Row("first", f"`unit` with {args.units} `units`, first converge", count, [first]),
+        Row("unchanged", f"`unit` with {args.units} `units`, unchanged, median of {args.repeat}", count, unchanged),
     ]
 
 
@@ -317,8 +319,8 @@ def measure_loop(args: argparse.Namespace, fleet: SshFleet, collections: str, ch
                       f"the loop's host accepted {connections} SSH connections in {session.runs} runs")
     finally:
         fleet.stop([name])
-    rows = [Row("`template` + `systemd_service` loop, first run", 1, [first]),
-            Row("`template` + `systemd_service` loop, unchanged", 1, [again])]
+    rows = [Row("loop first", "`template` + `systemd_service` loop, first run", 1, [first]),
+            Row("loop unchanged", "`template` + `systemd_service` loop, unchanged", 1, [again])]
     return rows, loop_reloads
 
 
@@ -367,9 +369,10 @@ def main() -> int:
     counts = sorted({int(value) for value in args.hosts.split(",")})
     if 1 not in counts:
         parser.error("--hosts must include 1 (the acceptance is measured on 1 host)")
-    # SIGTERM and SIGHUP unwind like Ctrl-C, so that the containers are removed
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGHUP, _interrupted)
+    # SIGTERM and SIGHUP unwind like Ctrl-C (SIGINT too when started ignoring it, as a
+    # background job does), so that the containers are removed
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
 
     collections = os.environ.get("UNITCRAFT_COLLECTIONS_PATH") or str(bench.install_collection())
     ssh_args, can_pipeline = ssh_defaults()
@@ -378,12 +381,16 @@ def main() -> int:
     checks = Checks()
     rows: list[Row] = []
     loop_reloads = None
-    with tempfile.TemporaryDirectory(prefix="unitcraft-ssh-") as tmp, SshFleet(Path(tmp), args.flavour) as fleet:
-        for count in counts:
-            rows += measure_converge(args, fleet, count, collections, checks)
-        if not args.no_loop:
-            loop_rows, loop_reloads = measure_loop(args, fleet, collections, checks)
-            rows += loop_rows
+    try:
+        with tempfile.TemporaryDirectory(prefix="unitcraft-ssh-") as tmp, SshFleet(Path(tmp), args.flavour) as fleet:
+            for count in counts:
+                rows += measure_converge(args, fleet, count, collections, checks)
+            if not args.no_loop:
+                loop_rows, loop_reloads = measure_loop(args, fleet, collections, checks)
+                rows += loop_rows
+    except KeyboardInterrupt as interrupt:
+        print(f"interrupted ({interrupt or 'Ctrl-C'}); the containers of this run are removed", file=sys.stderr)
+        return 130
     load_after = load()
 
     cores = os.cpu_count()
@@ -409,16 +416,16 @@ def main() -> int:
     if loop_reloads is not None:
         print(f"daemon-reloads in the loop's first run: {loop_reloads}")
 
-    for kind in ("first converge", "unchanged"):
-        points = [(row.hosts, row.cpu) for row in rows if row.label.startswith("`unit`") and kind in row.label]
+    for kind, name in (("first", "first converge"), ("unchanged", "unchanged run")):
+        points = [(row.hosts, row.cpu) for row in rows if row.kind == kind]
         fixed, per_host = fit(points)
         predicted = fixed + 100 * per_host
-        print(f"controller CPU per {kind} run ~ {fixed:.2f} s + {per_host:.3f} s x hosts (least squares over "
+        print(f"controller CPU per {name} ~ {fixed:.2f} s + {per_host:.3f} s x hosts (least squares over "
               f"{', '.join(str(x) for x, _y in points)} hosts); 100 hosts: {predicted:.1f} CPU s, "
               f"at least {predicted / (cores or 1):.1f} s of wall time on {cores} cores")
 
-    ping = next(row for row in rows if row.hosts == 1 and row.label.startswith("ping"))
-    unchanged = next(row for row in rows if row.hosts == 1 and "unchanged" in row.label and row.label.startswith("`unit`"))
+    ping = next(row for row in rows if row.hosts == 1 and row.kind == "ping")
+    unchanged = next(row for row in rows if row.hosts == 1 and row.kind == "unchanged")
     ratio = unchanged.seconds / ping.seconds
     passed = ratio <= ACCEPTANCE
     print(f"acceptance (issue 11): {args.units}-unit unchanged run on 1 host / ping playbook = "
