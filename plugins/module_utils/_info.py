@@ -11,8 +11,10 @@ not loaded). Offline (root, global scope) only unit files and their enablement a
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
+import stat
 from collections.abc import Sequence
 from typing import Any
 
@@ -304,6 +306,36 @@ def find_unit_files(name: str, scope: str, root: str | None) -> tuple[str, list[
     return fragment, [chosen[e] for e in sorted(order)]
 
 
+def describe_paths(paths: Sequence[str], root: str | None) -> dict[str, dict[str, Any]]:
+    """Whether each absolute path exists (inside root), its kind, and the SHA-1 of a regular file.
+
+    Lets a role learn in the same call which programs and files a host has, and whether a
+    file it manages already has the wanted content (the SHA-1 is what ansible.builtin.stat
+    and the copy module's checksum use), so that it writes nothing when nothing differs.
+    """
+    bad = [p for p in paths if not isinstance(p, str) or not p.startswith("/")]
+    if bad:
+        raise InfoError(f"paths must be absolute paths, got {bad}")
+    described: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        host_path = os.path.join(root or "/", path.lstrip("/"))
+        try:
+            mode = os.stat(host_path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            described[path] = {"exists": False, "type": None, "checksum": None}
+            continue
+        kind = "file" if stat.S_ISREG(mode) else "directory" if stat.S_ISDIR(mode) else "other"
+        checksum = None
+        if kind == "file":
+            digest = hashlib.sha1()
+            with open(host_path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 16), b""):
+                    digest.update(chunk)
+            checksum = digest.hexdigest()
+        described[path] = {"exists": True, "type": kind, "checksum": checksum}
+    return described
+
+
 NOT_STARTED = ("has not started in this boot (or it stopped and systemd unloaded it, forgetting its "
                "timestamps, as it does with units nothing refers to)")
 
@@ -363,7 +395,11 @@ def run_module(module: Any) -> None:
             raise InfoError(target.user.missing_manager_message())
         systemctl = Systemctl(module, scope=target.scope, root=target.root, user=target.user)
         info = UnitInfo(systemctl, params.get("names"), params.get("properties"), params.get("order"))
+        paths = params.get("paths")
+        described = describe_paths(paths, target.root) if paths is not None else None
         result = info.gather()
+        if described is not None:
+            result["paths"] = described
     except InfoError as exc:
         module.fail_json(msg=str(exc))
     except SystemctlError as exc:

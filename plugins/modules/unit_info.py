@@ -73,6 +73,15 @@ options:
       - Needs a running manager (refused with O(root) and O(scope=global)).
     type: list
     elements: str
+  paths:
+    description:
+      - Absolute paths to look up on the target in the same call, such as the programs or the
+        files a role needs, so that a role can probe a host once and decide on the controller.
+      - Each is reported in RV(paths) - whether it exists, its kind and, for a regular file, its
+        SHA-1 checksum (as M(ansible.builtin.stat) and M(ansible.builtin.copy) compute it).
+      - Symlinks are followed. With O(root), the paths are looked up inside that directory.
+    type: list
+    elements: path
   scope:
     description:
       - Which systemd instance to ask. V(system) is the system manager, V(user) the connecting
@@ -176,6 +185,19 @@ EXAMPLES = r"""
     names: ["worker@*.service"]
     query: "[?UnitFileState=='enabled'].Id"
 
+- name: Which NTP daemon a host has, and whether ntpdig is there, in one call
+  unitcraft.systemd.unit_info:
+    names: [chrony.service, ntpsec.service, systemd-timesyncd.service]
+    properties: [LoadState, FragmentPath]
+    paths: [/usr/bin/ntpdig]
+  register: ntp
+
+- name: Show what was found
+  ansible.builtin.debug:
+    msg: >-
+      {{ ntp.units | selectattr('LoadState', 'equalto', 'loaded') | map(attribute='Id') | list }},
+      ntpdig {{ 'installed' if ntp.paths['/usr/bin/ntpdig'].exists else 'missing' }}
+
 - name: Enablement inside an image built offline
   unitcraft.systemd.unit_info:
     root: /srv/images/rootfs
@@ -208,6 +230,16 @@ systemctl_calls:
   returned: always
   type: int
   sample: 1
+paths:
+  description:
+    - What O(paths) found, keyed by the path as given. Each value has C(exists) (bool; a symlink
+      counts when its target exists), C(type) (V(file), V(directory), V(other), or V(null) when
+      it does not exist) and C(checksum) (the SHA-1 of a regular file's content, else V(null)).
+  returned: when O(paths) is given
+  type: dict
+  sample:
+    /usr/bin/ntpdig: {exists: true, type: file, checksum: 8a0c4f5e2b7d9a1c3e5f7a9b1d3f5a7c9e1b3d5f}
+    /etc/ntp-force-sync.conf: {exists: false, type: null, checksum: null}
 query_result:
   description: The answer of O(query) on RV(units), computed on the controller.
   returned: when O(query) is given
@@ -275,6 +307,7 @@ def main() -> None:
             # Applied by the action plugin on the controller; accepted here so docs and validation agree.
             "query": {"type": "str"},
             "order": {"type": "list", "elements": "str"},
+            "paths": {"type": "list", "elements": "path"},
             **TARGET_OPTIONS,
         },
         supports_check_mode=True,

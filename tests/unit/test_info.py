@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._info import (
     UnitInfo,
     compare_order,
     convert_value,
+    describe_paths,
     find_unit_files,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import Systemctl, split_show
@@ -259,3 +261,24 @@ def test_a_failing_show_names_the_command() -> None:
 
     with pytest.raises(SystemctlError, match="Failed to connect to bus"):
         UnitInfo(gateway(Failing({})), ["dbus.service"], None).gather()
+
+
+def test_paths_report_existence_kind_and_the_sha1_of_files(tmp_path: Path) -> None:
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/chronyd").write_bytes(b"#!/bin/sh\n")
+    (tmp_path / "usr/bin").symlink_to("sbin", target_is_directory=True)
+    described = describe_paths(["/usr/sbin/chronyd", "/usr/bin/chronyd", "/usr/sbin", "/usr/sbin/ntpd",
+                                "/usr/sbin/chronyd/not-a-dir"], str(tmp_path))
+    sha1 = hashlib.sha1(b"#!/bin/sh\n").hexdigest()
+    assert described == {
+        "/usr/sbin/chronyd": {"exists": True, "type": "file", "checksum": sha1},
+        "/usr/bin/chronyd": {"exists": True, "type": "file", "checksum": sha1},  # through the symlink
+        "/usr/sbin": {"exists": True, "type": "directory", "checksum": None},
+        "/usr/sbin/ntpd": {"exists": False, "type": None, "checksum": None},
+        "/usr/sbin/chronyd/not-a-dir": {"exists": False, "type": None, "checksum": None},
+    }
+
+
+def test_relative_paths_are_refused() -> None:
+    with pytest.raises(InfoError, match=r"paths must be absolute paths, got \['usr/sbin/ntpd'\]"):
+        describe_paths(["/usr/sbin/chronyd", "usr/sbin/ntpd"], None)

@@ -9,6 +9,7 @@ NTP exchange really happened.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import struct
 import sys
@@ -48,6 +49,18 @@ def answer(request: bytes, received: float, stratum: int) -> bytes | None:
     )
 
 
+def notify_ready() -> None:
+    """Tell systemd that the socket is bound (Type=notify): units ordered after this one find it serving."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.connect(address)
+        notify.sendall(b"READY=1")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--address", default="127.0.0.1")
@@ -62,6 +75,7 @@ def main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.address, args.port))
     print(f"serving SNTP on {args.address}:{args.port}, stratum {args.stratum}", flush=True)
+    notify_ready()
     while True:
         request, peer = sock.recvfrom(512)
         received = time.time()

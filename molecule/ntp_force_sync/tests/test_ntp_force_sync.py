@@ -9,23 +9,11 @@ restores it.
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
+from ntp_boot import boot_start, reboot, show
 
 UNIT = "ntp-force-sync.service"
 SOURCE = "unitcraft-test-timesource.service"
 TIMEOUT = 10  # ntp_force_sync_timeout in molecule.yml
-
-_repo = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-sys.path.insert(0, str(_repo / "tests" / "bench"))
-import bench  # noqa: E402  (the test bench: reboots a container and waits for systemd)
-
-
-def show(host, unit: str, *props: str) -> dict[str, str]:
-    argv = " ".join(f"-p {prop}" for prop in props)
-    out = host.check_output(f"systemctl show {unit} {argv}")
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def flavour(host) -> str:
@@ -34,14 +22,6 @@ def flavour(host) -> str:
 
 def daemon_unit(host) -> str:
     return "chrony.service" if flavour(host) == "chrony" else "ntpsec.service"
-
-
-def reboot(host) -> None:
-    bench.Container.attach(host.backend.name).reboot()
-
-
-def boot_start(host) -> int:
-    return int(host.check_output("systemctl show -p UserspaceTimestampMonotonic --value"))
 
 
 def test_unit_is_installed_and_enabled(host) -> None:
