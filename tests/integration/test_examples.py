@@ -492,6 +492,8 @@ PREPARE: dict[str, Prepare] = {
     f"{UNIT_PY}Build an image offline - render and enable into a directory tree": EMPTY_IMAGE_ROOT,
     f"{UNIT_PY}Remove a unit - stop, disable, delete the file, reload": HUOBI_RUNNING,
     "docs/modules.md#scopes-other-users-and-offline-roots": Prepare(script="id alice >/dev/null 2>&1 || useradd -m alice"),
+    # the rollout's program, version 1.0, next to the playbook (a one-host fleet: molecule/fleet runs it on four)
+    "docs/fleets.md#the-rollout-playbook": Prepare(controller_files={"downloader-1.0.py": DOWNLOADER}),
     "docs/secrets.md#installing-a-credential": DOWNLOADER_IN_OPT + VAULT,
     f"{CREDENTIAL_PY}Install the exchange API key, encrypted with the host key (or the TPM2 when there is one)":
         DOWNLOADER_IN_OPT + VAULT,
@@ -1018,6 +1020,7 @@ PROMISES: dict[str, Callable[[ExampleBench, Converged], None]] = {
     f"{UNIT_PY}Remove a unit - stop, disable, delete the file, reload": _huobi_removed,
     "docs/modules.md#drop-ins (2)": _rc_local_after_network,
     "docs/modules.md#scopes-other-users-and-offline-roots": _alice_worker,
+    "docs/fleets.md#the-rollout-playbook": _downloader_runs("/var/log/huobi/huobi.log"),
     "docs/secrets.md#installing-a-credential": _downloader_reads_its_key,
     f"{CREDENTIAL_PY}Install the exchange API key, encrypted with the host key (or the TPM2 when there is one)":
         _downloader_reads_its_key,
