@@ -1,0 +1,91 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The remote module calls each role makes per host, so that they cannot creep back (issue 11).
+
+A role's first converge makes at most 4 module calls on the host, account creation
+included; its unchanged rerun makes at most 2 and changes nothing. The calls are counted
+in Ansible's own log (tests/bench/remote_calls.py): every module file the host's Python
+ran, each loop item and each module an action plugin runs included. The first test shows
+that the counter counts exactly those and nothing the controller does alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+import yaml
+
+import bench
+from bench import PlayResult, run_playbook
+from conftest import BenchHost, selected_flavours
+from remote_calls import ROLE_RUNS, counting_env, module_runs
+
+FIRST_CONVERGE_MAX = 4
+UNCHANGED_RERUN_MAX = 2
+
+
+@pytest.fixture(scope="module", params=selected_flavours(), ids=str)
+def fresh_host(request: pytest.FixtureRequest, collections_path: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchHost]:
+    """A container of its own, on which none of the roles has run yet."""
+    name = f"unitcraft-test-rolecalls-{request.param}-{os.getpid()}"
+    try:  # a container that does not boot fails the setup; it is removed either way
+        container = bench.start_container(name, request.param)
+        workdir = tmp_path_factory.mktemp(f"rolecalls-{request.param}")
+        yield BenchHost(container.name, container.flavour, container.image)._bind(collections_path, workdir)
+    finally:
+        bench.stop_container(name)
+
+
+def counted_play(host: BenchHost, tasks: Sequence[Mapping[str, Any]], label: str) -> tuple[PlayResult, list[str]]:
+    """Run the tasks in one play on the host; the result and the modules the host ran."""
+    play_dir = host.workdir / label
+    play_dir.mkdir()
+    playbook = play_dir / "playbook.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": list(tasks)}],
+                                       sort_keys=False))
+    log = play_dir / "ansible.log"
+    result = run_playbook(playbook, host.inventory(), host.collections_path, host=host.name,
+                          env=counting_env(log))
+    assert result.rc == 0, f"{label} failed:\n{result.failure_summary()}\n{result.stderr[-3000:]}"
+    runs = module_runs(log.read_text() if log.exists() else "")
+    assert set(runs) <= {host.name}, f"modules ran on hosts outside the play: {runs}"
+    return result, runs.get(host.name, [])
+
+
+def test_counter_counts_each_module_run_on_the_host_and_nothing_the_controller_does_alone(
+        fresh_host: BenchHost) -> None:
+    tasks = [
+        {"name": "one module", "ansible.builtin.ping": {}},
+        {"name": "one command", "ansible.builtin.command": "true", "changed_when": False},
+        {"name": "two loop items", "ansible.builtin.command": "echo {{ item }}", "loop": [1, 2],
+         "changed_when": False},
+        {"name": "skipped", "ansible.builtin.command": "false", "when": False},
+        {"name": "controller only", "ansible.builtin.assert": {"that": [True], "quiet": True}},
+        {"name": "controller only too", "ansible.builtin.set_fact": {"counted": False}},
+        {"name": "and this", "ansible.builtin.debug": {"msg": "not on the host"}},
+        # an action plugin that runs two modules: stat, then copy (nothing there yet)
+        {"name": "stat and copy", "ansible.builtin.copy": {"content": "x\n", "dest": "/tmp/rolecalls-copy",
+                                                         "mode": "0644"}},
+    ]
+    result, modules = counted_play(fresh_host, tasks, "counter-self-check")
+    assert modules == ["ping", "command", "command", "command", "stat", "copy"], modules
+    assert result.stats[fresh_host.name]["skipped"] == 1
+
+
+@pytest.mark.parametrize("role", list(ROLE_RUNS))
+def test_first_converge_at_most_4_remote_calls_and_unchanged_rerun_at_most_2(
+        fresh_host: BenchHost, role: str) -> None:
+    tasks = [{"name": f"the {role} role", "ansible.builtin.include_role": {"name": f"unitcraft.systemd.{role}"},
+              "vars": ROLE_RUNS[role]}]
+    first, first_modules = counted_play(fresh_host, tasks, f"{role}-first")
+    again, again_modules = counted_play(fresh_host, tasks, f"{role}-again")
+    figures = (f"{role} on {fresh_host.flavour}: first converge {len(first_modules)} calls {first_modules}, "
+               f"unchanged rerun {len(again_modules)} calls {again_modules}")
+    print(figures)
+    assert first.stats[fresh_host.name]["changed"] > 0, f"the first converge changed nothing: {figures}"
+    assert len(first_modules) <= FIRST_CONVERGE_MAX, figures
+    assert again.stats[fresh_host.name]["changed"] == 0, f"the rerun changed something: {again.results}"
+    assert len(again_modules) <= UNCHANGED_RERUN_MAX, figures
