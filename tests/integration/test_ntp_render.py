@@ -5,11 +5,13 @@
 
 Stepping the clock needs CAP_SYS_TIME, which the bench containers rightly lack, so the
 unit is never started here. What can be proven without it is proven for each daemon the
-role supports (chrony, ntpsec, ntp) on both images: the role renders the unit and, for
-ntpd, the server-list file; the unit passes `systemd-analyze verify` (the module's strict
-validation and a run of our own); its command line is the expected one, as systemd loaded
-it. Where the chosen daemon is not installed in the image, a stand-in program at its path
-lets verify find an executable; it never runs, and is removed afterwards.
+role supports (chrony, ntpsec, ntp, timesyncd) on both images: the role renders the unit
+(for ntpd with the server lines in the unit, read by `ntpd -c /dev/stdin`; for timesyncd
+with a timesyncd.conf.d drop-in); the unit passes `systemd-analyze verify` (the module's
+strict validation and a run of our own); its command line is the expected one, as systemd
+loaded it. Where the chosen daemon is not installed in the image, a stand-in program at
+its path lets verify find an executable; it never runs, and is removed afterwards. The
+timesyncd flavour is proven at boot by the molecule scenario ntp_timesyncd.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from conftest import BenchHost, journal_cursor, manager_messages
 
 UNIT = "ntp-force-sync.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
-SERVER_LIST = "/etc/ntp-force-sync.conf"
+# The server list that earlier versions of the role wrote for ntpd: never written now.
+LEGACY_SERVER_LIST = "/etc/ntp-force-sync.conf"
+TIMESYNCD_DROPIN = "/etc/systemd/timesyncd.conf.d/ntp-force-sync.conf"
 STAND_IN = "#!/bin/sh\n# unitcraft test stand-in: never runs in the tests, never sets the clock\nexit 0\n"
 # the role's default timeout (30 s); chronyd gets -t two seconds under it
 TIMEOUT = 30
@@ -41,21 +45,65 @@ DAEMONS = {
     "chrony": Daemon("chrony", "/usr/sbin/chronyd", "chrony.service", "man:chronyd(8)"),
     "ntpsec": Daemon("ntpsec", "/usr/sbin/ntpd", "ntpsec.service", "man:ntpd(8)"),
     "ntp": Daemon("ntp", "/usr/sbin/ntpd", "ntp.service", "man:ntpd(8)"),
+    "timesyncd": Daemon("timesyncd", "/usr/lib/systemd/systemd-time-wait-sync", "systemd-timesyncd.service",
+                        "man:systemd-time-wait-sync.service(8)"),
 }
 
 SERVERS = ["127.0.0.1 iburst", "pool 2.debian.pool.ntp.org iburst"]
 CHRONY_SERVERS = ["127.0.0.1 port 11123 iburst", "pool 2.debian.pool.ntp.org iburst"]
 
 
+def test_state_absent_removes_the_server_list_of_earlier_versions(bench_host: BenchHost) -> None:
+    host = bench_host
+    host.exec("sh", "-c", f"echo 'server 127.0.0.1' > {LEGACY_SERVER_LIST}")
+    try:
+        result = host.play([role_task(ntp_force_sync_state="absent")])
+        assert host.read_file(LEGACY_SERVER_LIST) is None
+        assert any(r.get("changed") for r in result.results), "the removal was not reported"
+    finally:
+        host.exec("rm", "-f", LEGACY_SERVER_LIST)
+
+
 def expected_exec_start(daemon: Daemon, servers: list[str]) -> str:
     """The command line the role documents for ntp_force_sync_set_clock: true."""
     if daemon.name == "chrony":
-        lines = [line if line.split()[0] in ("server", "pool", "peer") else f"server {line}" for line in servers]
+        lines = [server_line(line) for line in servers]
         return " ".join([daemon.program, "-q", "-t", str(TIMEOUT - 2), *(f"'{line}'" for line in lines)])
-    return f"{daemon.program} -qg -c {SERVER_LIST}" if servers else f"{daemon.program} -qg"
+    if daemon.name == "timesyncd":
+        return daemon.program
+    return f"{daemon.program} -qg -c /dev/stdin" if servers else f"{daemon.program} -qg"
+
+
+def server_line(line: str) -> str:
+    return line if line.split()[0] in ("server", "pool", "peer") else f"server {line}"
 
 
 def expected_unit(daemon: Daemon, servers: list[str]) -> str:
+    if daemon.name == "timesyncd":
+        return (
+            "[Unit]\n"
+            f"Description=Wait until {daemon.unit} has synchronised the clock\n"
+            f"Documentation={daemon.documentation}\n"
+            "ConditionCapability=CAP_SYS_TIME\n"
+            "ConditionVirtualization=!container\n"
+            "DefaultDependencies=no\n"
+            f"After={daemon.unit}\n"
+            "Before=time-sync.target shutdown.target\n"
+            "Wants=time-sync.target\n"
+            "Conflicts=shutdown.target\n"
+            "\n"
+            "[Service]\n"
+            "Type=oneshot\n"
+            "RemainAfterExit=yes\n"
+            f"ExecStart={daemon.program}\n"
+            f"TimeoutStartSec={TIMEOUT}\n"
+            "\n"
+            "[Install]\n"
+            "WantedBy=sysinit.target\n"
+        )
+    # ntpd reads the server lines from the unit (StandardInputText=), no file
+    stdin = ("StandardInput=data\n" + "".join(f"StandardInputText={server_line(line)}\n" for line in servers)
+             if daemon.name != "chrony" and servers else "")
     return (
         "[Unit]\n"
         f"Description=Step the clock once before {daemon.unit} starts\n"
@@ -67,6 +115,7 @@ def expected_unit(daemon: Daemon, servers: list[str]) -> str:
         "[Service]\n"
         "Type=oneshot\n"
         "RemainAfterExit=yes\n"
+        f"{stdin}"
         f"ExecStart={expected_exec_start(daemon, servers)}\n"
         f"TimeoutStartSec={TIMEOUT}\n"
         "\n"
@@ -94,18 +143,22 @@ def test_set_clock_unit_is_rendered_and_verified(bench_host: BenchHost, daemon_n
         # ntp_force_sync_set_clock is left at its default: the path users get
         result = host.play([role_task(ntp_force_sync_daemon=daemon.name, ntp_force_sync_servers=servers,
                                       ntp_force_sync_validate="strict")])
-        (installed,) = [r for r in result.results if r.get("path") == UNIT_PATH]  # the unit module's task
-        assert installed["changed"] is True and installed["actions"] == ["enable"], installed
+        # the unit module's task, and what it did for the unit
+        (installed,) = [unit for r in result.results for unit in r.get("units", []) if unit.get("path") == UNIT_PATH]
+        assert installed["changed"] is True and installed["file_changed"] is True, installed
+        assert installed["unit_file_state"] == "enabled", installed
 
         text = host.read_file(UNIT_PATH)
         assert text == expected_unit(daemon, servers)
-        if daemon.name != "chrony" and servers:
-            assert host.read_file(SERVER_LIST) == (
-                f"# Managed by unitcraft.systemd.ntp_force_sync: servers for {UNIT}.\n"
-                + "".join(f"{line if line.startswith('pool ') else 'server ' + line}\n" for line in servers)
+        assert host.read_file(LEGACY_SERVER_LIST) is None
+        if daemon.name == "timesyncd" and servers:
+            hosts = " ".join(server_line(line).split()[1] for line in servers)
+            assert host.read_file(TIMESYNCD_DROPIN) == (
+                "# Managed by unitcraft.systemd.ntp_force_sync: the servers systemd-timesyncd asks.\n"
+                f"[Time]\nNTP={hosts}\n"
             )
         else:
-            assert host.read_file(SERVER_LIST) is None
+            assert host.read_file(TIMESYNCD_DROPIN) is None
 
         # systemd-analyze verify, run here as well as by the module (validate: strict)
         verify = host.exec("systemd-analyze", "verify", "--man=no", UNIT_PATH, check=False)
@@ -116,14 +169,19 @@ def test_set_clock_unit_is_rendered_and_verified(bench_host: BenchHost, daemon_n
                                     "ActiveState", "InvocationID")
         argv = shown["ExecStart"].split("argv[]=", 1)[1].split(" ; ", 1)[0]
         assert argv == expected_exec_start(daemon, servers).replace("'", "")
-        # Before= names the daemon's unit, or the unit it is an alias of (ntpsec: ntp.service)
+        # Before= names the daemon's unit, or the unit it is an alias of (ntpsec: ntp.service);
+        # the wait for timesyncd's sync comes after timesyncd
         daemon_unit = host.systemctl_show(daemon.unit, "Id")["Id"]
-        assert daemon_unit in shown["Before"].split() and "time-sync.target" in shown["Before"].split()
+        assert "time-sync.target" in shown["Before"].split()
+        if daemon.name == "timesyncd":
+            assert daemon_unit in host.systemctl_show(UNIT, "After")["After"].split()
+        else:
+            assert daemon_unit in shown["Before"].split()
         assert (shown["Type"], shown["TimeoutStartUSec"], shown["UnitFileState"]) == ("oneshot", "30s", "enabled")
         assert (shown["ActiveState"], shown["InvocationID"]) == ("inactive", ""), "the role started the unit"
         assert not any(line.startswith("Starting") for line in manager_messages(host, UNIT, cursor))
 
-        if with_servers:  # the server-list file too is left alone by a second run
+        if with_servers:  # the timesyncd drop-in too is left alone by a second run
             again = host.play([role_task(ntp_force_sync_daemon=daemon.name, ntp_force_sync_servers=servers,
                                          ntp_force_sync_validate="strict")])
             assert not any(r.get("changed") for r in again.results), "the second run changed something"
@@ -132,5 +190,5 @@ def test_set_clock_unit_is_rendered_and_verified(bench_host: BenchHost, daemon_n
                              ntp_force_sync_state="absent")])
         if stand_in:
             host.exec("rm", "-f", daemon.program)
-    assert host.read_file(UNIT_PATH) is None and host.read_file(SERVER_LIST) is None
+    assert host.read_file(UNIT_PATH) is None and host.read_file(TIMESYNCD_DROPIN) is None
     assert host.exec("test", "-e", f"/etc/systemd/system/multi-user.target.wants/{UNIT}", check=False).returncode != 0
