@@ -82,7 +82,9 @@ def main() -> int:
         reply = answer(request, received, args.stratum)
         if reply is not None:
             sock.sendto(reply, peer)
-            print(f"answered {peer[0]}:{peer[1]}", flush=True)
+            # CLOCK_MONOTONIC, as systemd's *TimestampMonotonic: when the answer went out, not
+            # when the journal got this line
+            print(f"answered {peer[0]}:{peer[1]} at monotonic {time.monotonic_ns() // 1000} us", flush=True)
     return 0
 
 

@@ -77,18 +77,20 @@ def test_after_a_reboot_the_wait_ended_after_a_real_sync_and_before_after_sync_u
     after = show(host, AFTER_SYNC, "ActiveState", "InactiveExitTimestampMonotonic")
     assert (wait["ActiveState"], wait["Result"], wait["ExecMainStatus"]) == ("active", "success", "0"), wait
     assert after["ActiveState"] == "active", after
-    # the SNTP server answered timesyncd, and timesyncd synchronised, in this boot
-    answered = first(journal(host, SOURCE), "answered 127.0.0.1:")
+    # the SNTP source answered (its own CLOCK_MONOTONIC stamp: journald stamps a line when it
+    # reads it, which may be later), and timesyncd synchronised with it, in this boot
+    answers = [int(message.split(" at monotonic ")[1].split()[0])
+               for _, message in journal(host, SOURCE) if message.startswith("answered 127.0.0.1:")]
+    assert answers, journal(host, SOURCE)
     timesyncd = journal(host, TIMESYNCD)
-    contacted = first(timesyncd, "Contacted time server 127.0.0.1:123")
-    synced = first(timesyncd, "Initial clock synchronization")
+    assert booted < first(timesyncd, "Contacted time server 127.0.0.1:123") <= first(
+        timesyncd, "Initial clock synchronization"), timesyncd
     assert host.file("/run/systemd/timesync/synchronized").exists
     wait_started = int(wait["InactiveExitTimestampMonotonic"])
     wait_done = int(wait["ActiveEnterTimestampMonotonic"])
     after_started = int(after["InactiveExitTimestampMonotonic"])
-    # all in this boot: exchange, sync, end of the wait, then the unit After=time-sync.target
-    assert booted < answered <= contacted <= synced <= wait_done <= after_started, (
-        booted, answered, contacted, synced, wait_done, after_started)
+    # in this boot: a real exchange, then the end of the wait, then the unit After=time-sync.target
+    assert booted < answers[0] <= wait_done <= after_started, (booted, answers, wait_done, after_started)
     assert booted < wait_started <= wait_done, wait
 
 
