@@ -51,9 +51,10 @@ def main() -> int:
     argv += ["-e", f"downloader_version={args.version}", str(ROLLOUT)]
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1"}
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    # the callback's one JSON document; a callback enabled by the environment may add text after it
     start = proc.stdout.find("{")
     try:
-        output = json.loads(proc.stdout[start:]) if start >= 0 else {}
+        output = json.JSONDecoder().raw_decode(proc.stdout[start:])[0] if start >= 0 else {}
     except json.JSONDecodeError:
         output = {}
     record = summarise(proc.returncode, output, args.version)
