@@ -15,9 +15,9 @@ one master per host. The script checks that: each host's sshd accepts exactly on
 connection per playbook run, also over the loop's hundred-odd tasks.
 
 Measured, forks = hosts, a fresh set of containers per host count:
-1. the ping playbook (median of --repeat runs, after a warm-up run);
-2. `unitcraft.systemd.unit` with 50 `units`, the first converge and the unchanged run
-   (median of --repeat runs);
+1. `unitcraft.systemd.unit` with 50 `units`, the first converge (after a warm-up ping);
+2. the ping playbook and the unchanged converge, alternating, the median of --repeat runs
+   of each;
 3. on 1 host, the `ansible.builtin.template` + `ansible.builtin.systemd_service` loop,
    fresh and unchanged.
 
@@ -264,7 +264,6 @@ def measure_converge(args: argparse.Namespace, fleet: SshFleet, count: int, coll
         session.run("ping.yml", {})  # warm-up: not counted
         if count == 1:
             session.check_pipelining(checks)
-        ping = [session.run("ping.yml", {})[0] for _run in range(args.repeat)]
 
         reloads = {host.name: bench.count_daemon_reloads(host) for host in hosts}
         first, result = session.run("collection.yml", ours)
@@ -276,8 +275,11 @@ def measure_converge(args: argparse.Namespace, fleet: SshFleet, count: int, coll
             check_units(checks, host, units, f"the first converge on {host.name}")
 
         reloads = {host.name: bench.count_daemon_reloads(host) for host in hosts}
-        unchanged = []
+        ping, unchanged = [], []
         for _run in range(args.repeat):
+            # ping and unchanged runs alternate, so that a change of the machine's load
+            # meets both alike
+            ping.append(session.run("ping.yml", {})[0])
             run, result = session.run("collection.yml", ours)
             unchanged.append(run)
             changed = changed_hosts(result)
