@@ -74,8 +74,10 @@ options:
     description:
       - Absolute paths on the target (the program, its configuration, an C(EnvironmentFile=),
         a credential) whose change must restart the unit.
-      - When any of them was modified after the running unit's current activation began, the
-        unit is restarted once. Stateless - the unit's activation time is the record, so a
+      - When any of them changed after the running unit's current activation began, the
+        unit is restarted once. A change is the newer of the modification time and the inode
+        change time, so a file renamed into place (M(ansible.builtin.copy), a package
+        upgrade) counts from the rename, and so does a chmod or chown. Stateless - the unit's activation time is the record, so a
         second run restarts nothing; check mode reports the restart.
       - A symlink counts as changed when the link or its target changed. A path that does not
         exist triggers nothing and gives a warning (in check mode an earlier task may not have

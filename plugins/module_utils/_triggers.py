@@ -33,14 +33,25 @@ def activation_seconds(status: Mapping[str, str]) -> float | None:
     return newest / 1e6 if newest else None
 
 
+# The link itself, then what it points to.
+STAT_FUNCTIONS: tuple[Callable[[str], os.stat_result], ...] = (os.lstat, os.stat)
+
+
 def file_seconds(path: str, wall_minus_monotonic: float) -> float | None:
-    """Monotonic seconds of a path's last change (the newer of the link and what it points to)."""
+    """Monotonic seconds of a path's last change (the newer of the link and what it points to).
+
+    A change is the newer of the modification time and the inode change time: a file put in
+    place by a rename (Ansible's copy, a package manager) keeps the modification time of its
+    temporary copy, or the packaged one, while the rename itself sets the change time. A
+    chmod or chown also counts, which costs at most one extra restart.
+    """
     times = []
-    for stat in (os.lstat, os.stat):
+    for stat in STAT_FUNCTIONS:
         try:
-            times.append(stat(path).st_mtime)
+            result = stat(path)
         except OSError:
             continue
+        times.append(max(result.st_mtime, result.st_ctime))
     return max(times) - wall_minus_monotonic if times else None
 
 

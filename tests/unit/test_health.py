@@ -18,8 +18,10 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._health import (
     judge_settle,
     still_moving,
 )
+from ansible_collections.unitcraft.systemd.plugins.module_utils import _triggers
 from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import (
     activation_seconds,
+    file_seconds,
     newer_than_activation,
 )
 
@@ -167,18 +169,57 @@ def test_activation_is_the_newest_of_main_process_start_and_leaving_inactive() -
     assert activation_seconds({"ExecMainStartTimestampMonotonic": "0"}) is None
 
 
-def test_newer_than_activation_compares_on_the_monotonic_clock(tmp_path: Path) -> None:
-    old, new, link = tmp_path / "old", tmp_path / "new", tmp_path / "link"
-    old.write_text("x")
-    new.write_text("y")
-    os.utime(old, (1000.0, 1000.0))  # wall 1000 = monotonic 100 with the offset below
-    os.utime(new, (1010.0, 1010.0))  # wall 1010 = monotonic 110
-    link.symlink_to(old)
-    os.utime(link, (1020.0, 1020.0), follow_symlinks=False)  # the link itself was switched later
+def _fake_stats(monkeypatch: pytest.MonkeyPatch, times: dict[str, tuple[float, float, float, float]]) -> None:
+    """File times by path: (link mtime, link ctime, target mtime, target ctime); others are missing."""
+
+    def stat_of(first: int) -> Any:
+        def stat(path: str) -> os.stat_result:
+            if path not in times:
+                raise FileNotFoundError(path)
+            mtime, ctime = times[path][first:first + 2]
+            # (mode, ino, dev, nlink, uid, gid, size, int atime, int mtime, int ctime, atime, mtime, ctime)
+            return os.stat_result((0o100644, 0, 0, 1, 0, 0, 0, 0, int(mtime), int(ctime), 0.0, mtime, ctime))
+        return stat
+    monkeypatch.setattr(_triggers, "STAT_FUNCTIONS", (stat_of(0), stat_of(2)))
+
+
+def test_newer_than_activation_compares_on_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # wall 1000 = monotonic 100 with the offset below; the activation began at monotonic 105
+    _fake_stats(monkeypatch, {
+        "/old": (1000.0, 1000.0, 1000.0, 1000.0),
+        "/new": (1010.0, 1010.0, 1010.0, 1010.0),
+        "/link": (1020.0, 1020.0, 1000.0, 1000.0),  # the link itself was switched later
+    })
     status: dict[str, Any] = {"ExecMainStartTimestampMonotonic": str(105 * 10**6)}
 
     def clock() -> tuple[float, float]:
         return 2000.0, 1100.0  # wall - monotonic = 900
-    paths = [str(old), str(new), str(link), str(tmp_path / "missing")]
-    assert newer_than_activation(paths, status, clock) == [str(new), str(link)]
+    paths = ["/old", "/new", "/link", "/missing"]
+    assert newer_than_activation(paths, status, clock) == ["/new", "/link"]
     assert newer_than_activation(paths, {}, clock) == [], "no activation known: nothing is newer"
+
+
+def test_a_file_renamed_into_place_counts_from_its_change_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ansible's copy renames a temporary file into place: its mtime is older than the rename.
+
+    Here the content was written at wall 1003 (monotonic 103), the unit (re)started at 104,
+    and the rename happened at 106: the unit still runs what was there before the rename.
+    The same holds for a packaged file whose mtime is the package's build time.
+    """
+    _fake_stats(monkeypatch, {"/opt/prog": (1003.0, 1006.0, 1003.0, 1006.0),
+                              "/usr/bin/packaged": (500.0, 1006.0, 500.0, 1006.0)})
+    status = {"ExecMainStartTimestampMonotonic": str(104 * 10**6)}
+
+    def clock() -> tuple[float, float]:
+        return 2000.0, 1100.0
+    assert newer_than_activation(["/opt/prog", "/usr/bin/packaged"], status, clock) == ["/opt/prog", "/usr/bin/packaged"]
+
+
+def test_real_files_are_read_through_lstat_and_stat(tmp_path: Path) -> None:
+    target, link = tmp_path / "target", tmp_path / "link"
+    target.write_text("x")
+    link.symlink_to(target)
+    os.utime(target, (1000.0, 1000.0))  # an old mtime: the change time (now) still counts
+    now = file_seconds(str(link), 0.0)
+    assert now is not None and now >= os.stat(target).st_ctime >= 1000.0 + 1
+    assert file_seconds(str(tmp_path / "missing"), 0.0) is None
