@@ -62,7 +62,6 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager im
     UserManagerError,
     ensure_linger,
 )
-from ansible_collections.unitcraft.systemd.plugins.module_utils._validate import Candidate, Validator
 
 HIERARCHICAL_DROPINS = 245  # first systemd to read `foo-.service.d/` and `service.d/`
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload",
@@ -153,6 +152,10 @@ class UnitTask:
         todo = [p for p in self.plans if p.file_changed and p.after is not None and p.request.validate != "off"]
         if not todo:
             return
+        # Imported here: a run that changes no file (the common rerun) does not pay for
+        # compiling the validator, which the target does afresh for every module call.
+        from ansible_collections.unitcraft.systemd.plugins.module_utils._validate import Candidate, Validator
+
         candidates = []
         for index, plan in enumerate(todo):
             req = plan.request
