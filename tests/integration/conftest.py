@@ -161,7 +161,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         flavour = callspec.params.get("bench_host") if callspec is not None else None
-        group = item.nodeid.split("::", 1)[0] + (f"@{flavour}" if flavour else "")
+        # no "@" in the name: xdist appends "@GROUP" to the node id and splits at the last "@"
+        group = item.nodeid.split("::", 1)[0] + (f":{flavour}" if flavour else "")
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -183,3 +183,10 @@ def test_image_ref_follows_the_recipe(monkeypatch) -> None:
     assert bench.image_ref("debian12") != ref
     with pytest.raises(bench.BenchError, match="unknown flavour"):
         bench.image_ref("debian99")
+
+
+def test_xdist_group_is_this_file_and_flavour(bench_host: BenchHost, request: pytest.FixtureRequest) -> None:
+    # pytest-xdist (--dist loadgroup) splits a node id at its last "@": the group's name must hold none
+    marker = request.node.get_closest_marker("xdist_group")
+    assert marker is not None
+    assert marker.args[0] == f"tests/integration/test_bench.py:{bench_host.flavour}"

@@ -299,6 +299,8 @@ def test_offline_root_seals_with_the_images_own_host_key(reader: BenchHost) -> N
     image = host.exec("env", f"SYSTEMD_CREDENTIAL_SECRET={key}", "systemd-creds", "decrypt", "--name=apikey",
                       path, "-")
     assert image.stdout == secret
+    # the live host's own key, made here: which earlier test made one depends on the order
+    host.exec("systemd-creds", "setup")
     live = host.exec("systemd-creds", "decrypt", "--name=apikey", path, "-", check=False)
     assert live.returncode != 0 and "Decryption failed" in live.stderr
     assert host.play([task]).results[0]["changed"] is False
