@@ -12,16 +12,24 @@ strict validation and a run of our own); its command line is the expected one, a
 loaded it. Where the chosen daemon is not installed in the image, a stand-in program at
 its path lets verify find an executable; it never runs, and is removed afterwards. The
 timesyncd flavour is proven at boot by the molecule scenario ntp_timesyncd.
+
+One query-only path runs here, at boot: ntp_force_sync_set_clock: false without servers on
+ntpd, where the unit itself reads the hosts of ntp.conf (ntpdig and sntp read no
+configuration). Querying sets no clock, so after a reboot the unit really runs: on debian13
+ntpsec's ntpdig asks an SNTP source on loopback; on debian12 (chrony) the ntp flavour's
+sntp is a stand-in that logs the hosts it is given.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from typing import Any
 
 import pytest
 
-from conftest import BenchHost, journal_cursor, manager_messages
+from conftest import REPO_ROOT, BenchHost, journal_cursor, manager_messages
 
 UNIT = "ntp-force-sync.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
@@ -192,3 +200,127 @@ def test_set_clock_unit_is_rendered_and_verified(bench_host: BenchHost, daemon_n
             host.exec("rm", "-f", daemon.program)
     assert host.read_file(UNIT_PATH) is None and host.read_file(TIMESYNCD_DROPIN) is None
     assert host.exec("test", "-e", f"/etc/systemd/system/multi-user.target.wants/{UNIT}", check=False).returncode != 0
+
+
+# --- ntp_force_sync_set_clock: false without servers on ntpd, at boot -----------------------
+
+# The SNTP source of the molecule scenario: answers on a loopback address, logs every answer.
+SNTP_SERVER = REPO_ROOT / "molecule" / "ntp_force_sync" / "files" / "sntp_server.py"
+TIME_SOURCE = "unitcraft-test-timesource.service"
+TIME_SOURCE_PROGRAM = "/usr/local/bin/unitcraft-sntp-server"
+# What the unit must make of ntp.conf: the host of each server and pool line (after an
+# option such as -4), not a comment, not a reference clock of classic ntpd (127.127.t.u).
+NTP_CONF_WITH_HOSTS = (
+    "# unitcraft test: written after the play, read by the unit at boot\n"
+    "# server 127.0.0.9 iburst\n"
+    "  server -4 127.0.0.2 iburst\n"
+    "server 127.127.1.0\n"
+    "pool 127.0.0.3 iburst\n"
+)
+HOSTS_IN_NTP_CONF = "127.0.0.2 127.0.0.3"
+NTP_CONF_WITHOUT_HOSTS = "# unitcraft test: no server or pool line\n# server 127.0.0.2 iburst\ndriftfile /dev/null\n"
+# debian12 (chrony) holds no ntpd: the classic ntp flavour, with stand-ins for its programs
+SNTP_STAND_IN = (
+    "#!/bin/sh\n"
+    "# unitcraft test stand-in for sntp: logs the hosts it is given, asks none\n"
+    'echo "sntp stand-in asked: $*"\n'
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryFlavour:
+    daemon: str
+    config: str
+    tool: str
+    stand_ins: dict[str, str]
+
+
+# Per image, the ntpd it can hold: on debian13 ntpsec's ntpdig really asks a loopback SNTP
+# source; on debian12 classic ntp's sntp is a stand-in that logs the hosts it gets.
+QUERY_FLAVOURS = {
+    "debian12": QueryFlavour("ntp", "/etc/ntp.conf", "/usr/bin/sntp",
+                             {"/usr/sbin/ntpd": STAND_IN, "/usr/bin/sntp": SNTP_STAND_IN}),
+    "debian13": QueryFlavour("ntpsec", "/etc/ntpsec/ntp.conf", "/usr/bin/ntpdig", {}),
+}
+
+
+def unit_output(host: BenchHost, unit: str) -> list[str]:
+    """What the unit's processes logged since its main process last started (this boot's run).
+
+    By the unit name that systemd gives the stdout stream, not the invocation id: journald
+    finds that one in the cgroup, which is gone when the process has ended quickly. The
+    lines of a process that has just ended may still be on their way: wait up to 10 s.
+    """
+    started = int(host.systemctl_show(unit, "ExecMainStartTimestampMonotonic")["ExecMainStartTimestampMonotonic"])
+    assert started > 0, f"{unit} has not run in this boot"
+    lines: list[str] = []
+    for _attempt in range(20):
+        host.exec("journalctl", "--sync")
+        out = host.exec("journalctl", "-q", "-o", "json", "--output-fields=MESSAGE,_PID",
+                        f"_SYSTEMD_UNIT={unit}").stdout
+        entries = [json.loads(line) for line in out.splitlines()]
+        lines = [entry["MESSAGE"] for entry in entries if entry.get("_PID") != "1"
+                 and int(entry["__MONOTONIC_TIMESTAMP"]) >= started and isinstance(entry.get("MESSAGE"), str)]
+        if lines:
+            break
+        time.sleep(0.5)
+    return lines
+
+
+def test_query_without_servers_asks_the_hosts_of_ntp_conf_at_boot_and_fails_clearly_without_one(
+        bench_host: BenchHost) -> None:
+    host = bench_host
+    flavour = QUERY_FLAVOURS[host.flavour]
+    role = role_task(ntp_force_sync_daemon=flavour.daemon, ntp_force_sync_set_clock=False,
+                     ntp_force_sync_timeout=20, ntp_force_sync_validate="strict")
+    config_before = host.read_file(flavour.config)
+    made = [path for path in flavour.stand_ins if host.exec("test", "-e", path, check=False).returncode != 0]
+    try:
+        for path in made:
+            host.exec("sh", "-c", f"cat > {path} && chmod 0755 {path}", input=flavour.stand_ins[path])
+        if not flavour.stand_ins:
+            host.exec("sh", "-c", f"cat > {TIME_SOURCE_PROGRAM} && chmod 0755 {TIME_SOURCE_PROGRAM}",
+                      input=SNTP_SERVER.read_text())
+            host.play([{"unitcraft.systemd.unit": {
+                "name": TIME_SOURCE, "enabled": True, "active": True,
+                "sections": {"Unit": {"Description": "unitcraft test time source on loopback",
+                                      "Before": UNIT},
+                             "Service": {"Type": "notify", "ExecStart": f"/usr/bin/python3 {TIME_SOURCE_PROGRAM} "
+                                                                       "--address 127.0.0.2 --port 123"},
+                             "Install": {"WantedBy": "multi-user.target"}}}}])
+        # the play sees no host to ask: the unit reads ntp.conf when it runs, not the role now
+        host.exec("sh", "-c", f"cat > {flavour.config}", input=NTP_CONF_WITHOUT_HOSTS)
+        host.play([role])
+        host.exec("sh", "-c", f"cat > {flavour.config}", input=NTP_CONF_WITH_HOSTS)
+
+        host.reboot()
+        shown = host.systemctl_show(UNIT, "ActiveState", "Result", "ExecMainStatus")
+        output = unit_output(host, UNIT)
+        assert shown == {"ActiveState": "active", "Result": "success", "ExecMainStatus": "0"}, (shown, output)
+        if flavour.stand_ins:
+            assert output == [f"sntp stand-in asked: {HOSTS_IN_NTP_CONF}"], output
+        else:
+            # ntpdig's report of the answering source, and the source's log of that answer
+            assert any(" 127.0.0.2 s8 " in line for line in output), output
+            assert any(line.startswith("answered 127.0.0.1:") for line in unit_output(host, TIME_SOURCE))
+
+        # without a server or pool line: the unit fails, saying why, and runs no query
+        host.exec("sh", "-c", f"cat > {flavour.config}", input=NTP_CONF_WITHOUT_HOSTS)
+        host.reboot()
+        shown = host.systemctl_show(UNIT, "ActiveState", "Result", "ExecMainStatus")
+        output = unit_output(host, UNIT)
+        assert shown == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": "1"}, (shown, output)
+        assert output == [f"ntp-force-sync: no server or pool host in {flavour.config} for {flavour.tool} to "
+                          "query; add a server or pool line there, or set ntp_force_sync_servers"], output
+    finally:
+        host.play([{**role, "vars": {**role["vars"], "ntp_force_sync_state": "absent"}}])
+        if not flavour.stand_ins:
+            host.play([{"unitcraft.systemd.unit": {"name": TIME_SOURCE, "state": "absent"}}])
+            host.exec("rm", "-f", TIME_SOURCE_PROGRAM)
+        if config_before is None:
+            host.exec("rm", "-f", flavour.config)
+        else:
+            host.exec("sh", "-c", f"cat > {flavour.config}", input=config_before)
+        if made:
+            host.exec("rm", "-f", *made)
+        host.exec("systemctl", "reset-failed", check=False)

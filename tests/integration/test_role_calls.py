@@ -80,12 +80,56 @@ def test_first_converge_at_most_4_remote_calls_and_unchanged_rerun_at_most_2(
         fresh_host: BenchHost, role: str) -> None:
     tasks = [{"name": f"the {role} role", "ansible.builtin.include_role": {"name": f"unitcraft.systemd.{role}"},
               "vars": ROLE_RUNS[role]}]
-    first, first_modules = counted_play(fresh_host, tasks, f"{role}-first")
-    again, again_modules = counted_play(fresh_host, tasks, f"{role}-again")
-    figures = (f"{role} on {fresh_host.flavour}: first converge {len(first_modules)} calls {first_modules}, "
+    first = counted_play(fresh_host, tasks, f"{role}-first")
+    again = counted_play(fresh_host, tasks, f"{role}-again")
+    assert_within_budget(fresh_host, role, first, again)
+
+
+def assert_within_budget(host: BenchHost, label: str, first: tuple[PlayResult, list[str]],
+                         again: tuple[PlayResult, list[str]]) -> None:
+    """The first converge changed something in at most 4 calls; the rerun changed nothing in at most 2."""
+    (first_result, first_modules), (again_result, again_modules) = first, again
+    figures = (f"{label} on {host.flavour}: first converge {len(first_modules)} calls {first_modules}, "
                f"unchanged rerun {len(again_modules)} calls {again_modules}")
     print(figures)
-    assert first.stats[fresh_host.name]["changed"] > 0, f"the first converge changed nothing: {figures}"
+    assert first_result.stats[host.name]["changed"] > 0, f"the first converge changed nothing: {figures}"
     assert len(first_modules) <= FIRST_CONVERGE_MAX, figures
-    assert again.stats[fresh_host.name]["changed"] == 0, f"the rerun changed something: {again.results}"
+    assert again_result.stats[host.name]["changed"] == 0, f"the rerun changed something: {again_result.results}"
     assert len(again_modules) <= UNCHANGED_RERUN_MAX, figures
+
+
+# ntp_force_sync_set_clock: false without servers on ntpd: the query tool (ntpdig, sntp) reads
+# no configuration, and the unit takes the hosts from the daemon's ntp.conf at boot, not the
+# role at play time. Per flavour, the ntpd the image can hold: ntpsec as installed on debian13;
+# on debian12 (chrony) classic ntp, its programs as stand-ins that never run and an /etc/ntp.conf.
+NTPD_QUERY_RUNS: dict[str, dict[str, Any]] = {
+    "debian12": {"daemon": "ntp", "config": "/etc/ntp.conf", "stand_ins": ["/usr/sbin/ntpd", "/usr/bin/sntp"]},
+    "debian13": {"daemon": "ntpsec", "config": "/etc/ntpsec/ntp.conf", "stand_ins": []},
+}
+STAND_IN = "#!/bin/sh\n# unitcraft test stand-in: never runs in this test\nexit 0\n"
+
+
+def test_ntpd_query_without_servers_first_converge_at_most_4_and_unchanged_rerun_at_most_2(
+        fresh_host: BenchHost) -> None:
+    run = NTPD_QUERY_RUNS[fresh_host.flavour]
+    role_vars = {"ntp_force_sync_daemon": run["daemon"], "ntp_force_sync_set_clock": False}
+    tasks = [{"name": "the ntp_force_sync role", "vars": role_vars,
+              "ansible.builtin.include_role": {"name": "unitcraft.systemd.ntp_force_sync"}}]
+    made = [path for path in [*run["stand_ins"], run["config"]]
+            if fresh_host.exec("test", "-e", path, check=False).returncode != 0]
+    try:
+        for path in made:
+            text, mode = ("server 127.0.0.1 iburst\n", "0644") if path == run["config"] else (STAND_IN, "0755")
+            fresh_host.exec("sh", "-c", f"cat > {path} && chmod {mode} {path}", input=text)
+        first = counted_play(fresh_host, tasks, f"ntpd-query-{run['daemon']}-first")
+        again = counted_play(fresh_host, tasks, f"ntpd-query-{run['daemon']}-again")
+        unit_text = fresh_host.read_file("/etc/systemd/system/ntp-force-sync.service") or ""
+    finally:
+        fresh_host.play([{**tasks[0], "vars": {**role_vars, "ntp_force_sync_state": "absent"}}])
+        if made:
+            fresh_host.exec("rm", "-f", *made)
+    assert_within_budget(fresh_host, f"ntp_force_sync ({run['daemon']}, set_clock false, no servers)", first, again)
+    # and the configuration counted is the one meant: the unit reads the daemon's ntp.conf itself
+    exec_start = [line for line in unit_text.splitlines() if line.startswith("ExecStart=")]
+    assert len(exec_start) == 1 and exec_start[0].startswith("ExecStart=/bin/sh -c ") \
+        and run["config"] in exec_start[0], exec_start
