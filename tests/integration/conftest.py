@@ -84,16 +84,15 @@ class BenchHost(bench.Container):
         self.collections_path = collections_path
         self.workdir = workdir
         self._plays = 0
+        # Ansible and exec() reach the container over SSH from here on (see bench.SshAccess)
+        bench.ssh_access().authorize(self.name)
         return self
 
     def inventory(self) -> Path:
+        """The host's inventory: Ansible's ssh connection with pipelining, through `sshd -i` (bench.SshAccess)."""
         path = self.workdir / "inventory.yml"
         if not path.exists():
-            hostvars = {
-                "ansible_connection": "containers.podman.podman",
-                "ansible_host": self.name,
-                "ansible_python_interpreter": "/usr/bin/python3",
-            }
+            hostvars = bench.ssh_access().hostvars(self.name)
             path.write_text(yaml.safe_dump({"all": {"hosts": {self.name: hostvars}}}))
         return path
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+import bench
 from bench import run_playbook
 from conftest import BenchHost
 
@@ -205,11 +206,12 @@ def test_vvv_output_never_holds_the_secret(reader: BenchHost) -> None:
     secrets_file.write_text(json.dumps({"vvv_first": first, "vvv_second": second, "vvv_many": {"vvvloop": third}}))
     result = run_playbook(playbook, host.inventory(), host.collections_path,
                           ["-vvv", "--diff", "--extra-vars", f"@{secrets_file}"], host=host.name,
-                          env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
+                          # Ansible's defaults: pipelining off, so the module and its args go as a file
+                          env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default", "ANSIBLE_PIPELINING": "False"})
     output = result.stdout + result.stderr
     assert result.rc == 0, output[-3000:]
     # the run did what it should, and -vvv was really on (the connection's commands and the module args are shown)
-    assert "AnsiballZ_credential.py" in output  # the connection's commands, "PUT" in both podman plugins
+    assert "AnsiballZ_credential.py" in output  # the connection's commands: the module file put, then run
     # module args, where shown (ansible-core 2.19 at -vvv), show the value masked
     assert output.count('"value": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"') == output.count('"value": ')
     assert output.count("changed: [") == 3 and "...ignoring" in output and "(item=vvvloop)" in output
@@ -316,6 +318,7 @@ def test_user_scope_plain_credential_for_a_user_service(reader: BenchHost) -> No
     host.exec("loginctl", "enable-linger", "ucuser")
     uid = host.exec("id", "-u", "ucuser").stdout.strip()
     host.sh(f"for i in $(seq 50); do [ -S /run/user/{uid}/systemd/private ] && exit 0; sleep 0.2; done; exit 1")
+    bench.ssh_access().authorize(host.name, "ucuser")  # Ansible logs in as ucuser
     secret = new_secret("user")
     refused = host.play([{**credential_task("ukey", value=secret, scope="user"), "remote_user": "ucuser"}],
                         expect_failure=True).results[0]

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
+import bench
 from bench import BenchCommandError, run_playbook
 from conftest import REPO_ROOT, BenchHost
 
@@ -632,9 +633,7 @@ class ExampleBench:
         groups = sorted({pattern for example in EXAMPLES for pattern in example.hosts_patterns
                          if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", pattern) and pattern != "all"})
         hostvars = {
-            "ansible_connection": "containers.podman.podman",
-            "ansible_host": host.name,
-            "ansible_python_interpreter": "/usr/bin/python3",
+            **bench.ssh_access().hostvars(host.name),
             # the bench image has no sudo; root becomes root with su
             "ansible_become_method": "su",
         }

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+import bench
 from bench import count_daemon_reloads, run_playbook
 from conftest import BenchHost, SystemctlCounter, invocation_id, journal_cursor, started_lines
 
@@ -388,6 +389,7 @@ def test_user_scope_manages_the_connecting_users_own_manager(bench_host: BenchHo
     host = bench_host
     host.exec("sh", "-c", "id ucuser >/dev/null 2>&1 || useradd -m ucuser")
     host.exec("loginctl", "enable-linger", "ucuser")
+    bench.ssh_access().authorize(host.name, "ucuser")  # Ansible logs in as ucuser
     uid = host.exec("id", "-u", "ucuser").stdout.strip()
     host.exec("sh", "-c", f"for i in $(seq 50); do [ -S /run/user/{uid}/systemd/private ] && exit 0; sleep 0.2; done; exit 1")
     as_user = ["runuser", "-u", "ucuser", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl", "--user"]

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What a person would check by hand after converge, over testinfra's podman:// backend."""
+"""What a person would check by hand after converge, over testinfra's ssh:// backend."""
 
 from __future__ import annotations
 

@@ -27,7 +27,9 @@ LOG = "/var/log/huobi/huobi.log"
 
 def fleet_host(name: str):
     """A testinfra host by name, for tests that concern one batch only."""
-    return testinfra.get_host(f"podman://{name}")
+    # the bench's ssh_config (molecule.yml gives testinfra the same one)
+    config = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "build" / "ssh" / "config"
+    return testinfra.get_host(f"ssh://{name}", ssh_config=str(config))
 
 
 def show(host, unit: str, *props: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ def show(host, unit: str, *props: str) -> dict[str, str]:
 
 
 def reboot(host) -> None:
-    bench.Container.attach(host.backend.name).reboot()
+    bench.Container.attach(host.backend.get_hostname()).reboot()
 
 
 def boot_start(host) -> int:

@@ -8,10 +8,14 @@ touched: same program file, same process, no new start.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conftest import FIRST_BATCH, LATER_BATCH, LOG, UNIT, fleet_host, program_file, program_version, record, \
     running_version, show, starts
+
+RESTART_WAIT = 30  # seconds: RestartSec of the fleet's unit plus a wide margin for a loaded machine
 
 
 def test_rollout_failed_and_stopped_after_the_first_batch() -> None:
@@ -39,7 +43,12 @@ def test_first_batch_host_keeps_failing_on_1_1(name: str) -> None:
     assert program_version(host) == "1.1"
     before = record("before")[name]
     assert starts(host) > before["starts"]
+    # systemd restarts it after RestartSec (a few seconds): wait for that restart, not longer
+    deadline = time.monotonic() + RESTART_WAIT
     props = show(host, UNIT, "NRestarts", "InvocationID")
+    while int(props["NRestarts"]) < 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        props = show(host, UNIT, "NRestarts", "InvocationID")
     assert int(props["NRestarts"]) >= 1 and props["InvocationID"] != before["InvocationID"], props
     journal = host.check_output(f"journalctl -b -q -o cat -u {UNIT}")
     assert "downloader 1.1 for huobi, loading /etc/huobi/symbols.json" in journal

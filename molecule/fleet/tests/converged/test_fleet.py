@@ -27,14 +27,14 @@ def test_force_sync_is_enabled_before_this_image_s_daemon(host) -> None:
 
 
 def test_downloader_runs_for_this_host_s_market(host) -> None:
-    market = MARKETS[host.backend.name]
+    market = MARKETS[host.backend.get_hostname()]
     props = show(host, "downloader.service", "ActiveState", "Description", "RestartUSec",
                  "ProtectSystem")
     assert props["ActiveState"] == "active"
     assert props["Description"] == f"{market} downloader"
     assert props["ProtectSystem"] == "strict"  # daemon_hardening from group all
     # restart delay: 2 s from group all, 3 s for the one host that overrides it
-    expected = "3s" if host.backend.name.endswith("fleet-4-debian13") else "2s"
+    expected = "3s" if host.backend.get_hostname().endswith("fleet-4-debian13") else "2s"
     assert props["RestartUSec"] == expected
     time.sleep(1)
     last = host.file("/var/lib/downloader/lines.log").content_string.splitlines()[-1]
@@ -45,7 +45,7 @@ def test_backup_timer_uses_this_group_s_delay(host) -> None:
     props = show(host, "downloader-backup.timer", "ActiveState", "RandomizedDelayUSec",
                  "TimersCalendar", "NextElapseUSecRealtime")
     assert props["ActiveState"] == "active"
-    expected = "15min" if "debian12" in host.backend.name else "5min"
+    expected = "15min" if "debian12" in host.backend.get_hostname() else "5min"
     assert props["RandomizedDelayUSec"] == expected
     assert "03:00:00" in props["TimersCalendar"]
     assert props["NextElapseUSecRealtime"] not in ("", "0")
