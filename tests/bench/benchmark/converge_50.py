@@ -81,7 +81,8 @@ def timed(playbook: str, inventory: Path, collections: str, extra: dict, env: di
     finally:
         os.unlink(handle.name)
     if result.rc != 0:
-        raise SystemExit(f"{playbook} failed:\n{result.failure_summary()}\n{result.stderr[-2000:]}")
+        raise SystemExit(f"{playbook} failed:\n{result.failure_summary()}\n{result.stdout[-2000:]}\n"
+                         f"{result.stderr[-2000:]}")
     return elapsed, result
 
 
