@@ -624,7 +624,8 @@ def stop_container(name: str) -> None:
 # ssh connection, with pipelining and one master connection per host and play, reaches a
 # container that has no network. A task costs one command over the master instead of the
 # podman connection's several `podman exec` calls (a temporary directory, a copy, the run,
-# the clean-up), about a fifth of the CPU on the bench (measured: a play of five pings).
+# the clean-up). Measured on the bench, a play of five pings cost the machine 2.6 CPU seconds
+# against 6.7, and a check through Container.exec 12 ms against 170 ms.
 # UsePAM=no: no login session and no user manager for root per connection, as with
 # podman exec. /run/sshd is made at boot by tmpfiles; a container without systemd lacks it.
 SSHD_PROXY = "podman exec -i %h sh -c 'mkdir -p /run/sshd && exec /usr/sbin/sshd -i -o UsePAM=no'"
