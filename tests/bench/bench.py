@@ -639,10 +639,16 @@ class SshAccess:
     """
 
     def __init__(self, directory: Path | None = None) -> None:
+        # Control sockets live in a short directory under /tmp: a socket's path must fit in
+        # a sockaddr_un (108 bytes) with ssh's temporary suffix, wherever the checkout is.
         if directory is None:
-            # short: a control socket path must fit in a sockaddr_un with ssh's temporary suffix
             directory = Path(tempfile.mkdtemp(prefix="ucssh-", dir="/tmp"))
+            self.sockets = directory
+        else:
+            digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
+            self.sockets = Path("/tmp") / f"ucssh-{digest}"
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.sockets.mkdir(mode=0o700, exist_ok=True)
         self.directory = directory
         self.key = directory / "id_ed25519"
         with open(directory / ".lock", "w") as lock:  # molecule scenarios start side by side
@@ -657,7 +663,7 @@ class SshAccess:
     def _config_text(self) -> str:
         """An ssh_config for tools that take one (testinfra's ssh:// backend, `ssh -F`)."""
         lines = ["Host unitcraft-*", "    User root", f"    IdentityFile {self.key}",
-                 f"    ControlPath {self.directory}/%C", "    ControlMaster auto", "    ControlPersist 60s"]
+                 f"    ControlPath {self.sockets}/%C", "    ControlMaster auto", "    ControlPersist 60s"]
         options = self._options()
         lines += [f"    {options[i + 1].replace('=', ' ', 1)}" for i in range(0, len(options), 2)]
         return "\n".join(lines) + "\n"
@@ -690,7 +696,7 @@ class SshAccess:
 
     def control_path(self, name: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        return str(self.directory / f"{digest}-%r")
+        return str(self.sockets / f"{digest}-%r")
 
     def hostvars(self, name: str) -> dict[str, Any]:
         """Inventory variables of a host reached over SSH.
@@ -718,7 +724,7 @@ class SshAccess:
                            capture_output=True, check=False, timeout=30)
 
     def _close(self, pattern: str) -> None:
-        for socket in self.directory.glob(pattern):
+        for socket in self.sockets.glob(pattern):
             if socket.is_socket():
                 subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "bench"],
                                capture_output=True, check=False, timeout=30)
