@@ -105,8 +105,10 @@ def test_without_the_source_the_wait_times_out_and_the_boot_goes_on(host) -> Non
         assert after["ActiveState"] == "active", after
         started, gave_up = int(wait["InactiveExitTimestampMonotonic"]), int(wait["InactiveEnterTimestampMonotonic"])
         # it waited the whole timeout (no sync without a source), not much more, and the
-        # unit ordered after time-sync.target waited for it
-        assert TIMEOUT * 1_000_000 <= gave_up - started <= (TIMEOUT + 2) * 1_000_000, wait
+        # unit ordered after time-sync.target waited for it. systemd arms the timeout when it
+        # spawns the program and stamps InactiveExit a moment later, so the stamps can be a
+        # few milliseconds short of the timeout (seen: 9.995 s for 10 s).
+        assert (TIMEOUT - 0.1) * 1_000_000 <= gave_up - started <= (TIMEOUT + 2) * 1_000_000, wait
         assert booted < gave_up <= int(after["InactiveExitTimestampMonotonic"])
         assert not any("Initial clock synchronization" in message for _, message in journal(host, TIMESYNCD))
     finally:
