@@ -645,8 +645,7 @@ class SshAccess:
             directory = Path(tempfile.mkdtemp(prefix="ucssh-", dir="/tmp"))
             self.sockets = directory
         else:
-            digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
-            self.sockets = Path("/tmp") / f"ucssh-{digest}"
+            self.sockets = _socket_dir(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.sockets.mkdir(mode=0o700, exist_ok=True)
         self.directory = directory
@@ -663,7 +662,7 @@ class SshAccess:
     def _config_text(self) -> str:
         """An ssh_config for tools that take one (testinfra's ssh:// backend, `ssh -F`)."""
         lines = ["Host unitcraft-*", "    User root", f"    IdentityFile {self.key}",
-                 f"    ControlPath {self.sockets}/%C", "    ControlMaster auto", "    ControlPersist 60s"]
+                 f"    ControlPath {self.sockets}/%n-%r", "    ControlMaster auto", "    ControlPersist 60s"]
         options = self._options()
         lines += [f"    {options[i + 1].replace('=', ' ', 1)}" for i in range(0, len(options), 2)]
         return "\n".join(lines) + "\n"
@@ -695,8 +694,8 @@ class SshAccess:
                 "-l", "root", name, "--", shlex.join(argv)]
 
     def control_path(self, name: str) -> str:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        return str(self.sockets / f"{digest}-%r")
+        """The host's control socket, per remote user (%r): the one the config file names too."""
+        return str(self.sockets / f"{name}-%r")
 
     def hostvars(self, name: str) -> dict[str, Any]:
         """Inventory variables of a host reached over SSH.
@@ -717,23 +716,27 @@ class SshAccess:
 
     def close(self, name: str) -> None:
         """Close the host's master connections (before a restart or a removal)."""
-        self._close(Path(self.control_path(name)).name.replace("%r", "") + "*")
-        # and the master of a tool that used the config file (ControlPath %C)
-        if self.config.exists():
-            subprocess.run(["ssh", "-F", str(self.config), "-O", "exit", name],
-                           capture_output=True, check=False, timeout=30)
-
-    def _close(self, pattern: str) -> None:
-        for socket in self.sockets.glob(pattern):
-            if socket.is_socket():
-                subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "bench"],
-                               capture_output=True, check=False, timeout=30)
-            socket.unlink(missing_ok=True)
+        _close_masters(self.sockets, name)
 
     def remove(self) -> None:
         """Close every master connection and remove the key (at the end of the process)."""
-        self._close("*-*")
+        _close_masters(self.sockets, "*")
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _socket_dir(directory: Path) -> Path:
+    """The control socket directory of a key kept in DIRECTORY: short, whatever DIRECTORY is."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
+    return Path("/tmp") / f"ucssh-{digest}"
+
+
+def _close_masters(sockets: Path, name: str) -> None:
+    """Close the master connections to host NAME (a glob) whose sockets are in SOCKETS."""
+    for socket in sockets.glob(f"{name}-*"):
+        if socket.is_socket():
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "bench"],
+                           capture_output=True, check=False, timeout=30)
+        socket.unlink(missing_ok=True)
 
 
 _SSH: SshAccess | None = None
@@ -763,10 +766,7 @@ def close_ssh(name: str, *, forget: bool = False) -> None:
         _SSH.close(name)
         if forget:
             _SSH.hosts.discard(name)
-    config = SSH_DIR / "config"
-    if config.exists():
-        subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True, check=False,
-                       timeout=30)
+    _close_masters(_socket_dir(SSH_DIR), name)  # those of molecule's tools (the config file)
 
 
 # ---------------------------------------------------------------------------
