@@ -79,6 +79,9 @@ options:
         change time, so a file renamed into place (M(ansible.builtin.copy), a package
         upgrade) counts from the rename, and so does a chmod or chown. Stateless - the unit's activation time is the record, so a
         second run restarts nothing; check mode reports the restart.
+      - A service waiting for its automatic restart (C(Restart=), sub-state C(auto-restart))
+        counts from the start of its last process, so a program replaced while that process
+        still ran restarts the unit now, onto the new program.
       - A symlink counts as changed when the link or its target changed. A path that does not
         exist triggers nothing and gives a warning (in check mode an earlier task may not have
         created it yet).

@@ -102,6 +102,14 @@ def judge_settle(first: Mapping[str, str], last: Mapping[str, str], settle: floa
     return None
 
 
+def restarts_since(now: Mapping[str, str], before: Mapping[str, str]) -> int:
+    """Automatic restarts since `before` was read. A count lower than before was flushed by a
+    start in between (systemd 257 flushes NRestarts on a start that is not automatic, 252 does
+    not), so all of it is new."""
+    count, earlier = _number(now.get("NRestarts")), _number(before.get("NRestarts"))
+    return count - earlier if count >= earlier else count
+
+
 class HealthGate:
     """Waits for the jobs of one task and judges every unit they touched, all together."""
 
@@ -126,7 +134,7 @@ class HealthGate:
         outcomes = {u: Outcome(u, wants[u], status[u], judge_arrival(status[u], wants[u], self.wait_timeout))
                     for u in wants}
         for unit, outcome in outcomes.items():
-            restarts = _number(outcome.status.get("NRestarts")) - _number((before or {}).get(unit, {}).get("NRestarts"))
+            restarts = restarts_since(outcome.status, (before or {}).get(unit, {}))
             if outcome.ok and outcome.want == RUNNING and restarts > 0:
                 outcome.problem = f"systemd restarted it {restarts} time(s) since the start: it keeps dying"
         runners = [u for u, o in outcomes.items()

@@ -7,7 +7,8 @@ The plan (what files and runtime state will change) is computed before anything 
 touched, so check mode reports exactly what a real run does; only `_apply` mutates the host,
 and every systemctl call goes through the gateway in a fixed order:
 stop (waited for) -> disable -> files -> mask/unmask -> enable -> one daemon-reload ->
-start/restart (queued) -> the health gate waits for the jobs and judges every unit.
+reset-failed (a crash loop's start limit) -> start/restart (queued) -> the health gate waits
+for the jobs and judges every unit.
 Links are made with --no-reload before the reload, so the one reload sees files and links.
 A failed step does not stop the steps for other units; the task fails at the end, listing
 every failure with systemd's evidence, and still reports what changed.
@@ -100,6 +101,7 @@ class UnitTask:
         self.instances: dict[str, list[dict[str, str]]] = {}  # template -> its loaded instances' status
         self.daemon_reloaded = False
         self.restarted: set[str] = set()
+        self.counted_from_zero: set[str] = set()  # reset-failed before their start: NRestarts began at 0
         self.queued: list[str] = []
         self.outcomes: dict[str, Outcome] = {}
         self.last_read: dict[str, dict[str, str]] = {}  # status the gate read after the last verb
@@ -258,6 +260,8 @@ class UnitTask:
                     from None
             self.daemon_reloaded = True
         since = time.time()
+        if sc.reset_failed(verbs["reset-failed"]):
+            self.counted_from_zero.update(verbs["reset-failed"])
         self._step(sc.start, verbs["start"])
         self._step(sc.restart, verbs["restart"])
         self.restarted.update(verbs["restart"])
@@ -274,6 +278,7 @@ class UnitTask:
             self.queued.extend(u for u in wants if u not in self.queued)
             return {}
         before = {p.name: p.status for p in self.plans}
+        before.update({u: {**before.get(u, {}), "NRestarts": "0"} for u in self.counted_from_zero})
         outcomes = self.gate.wait(wants, since, before)
         self.outcomes.update(outcomes)
         return outcomes

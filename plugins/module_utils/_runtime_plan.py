@@ -23,7 +23,7 @@ ENABLED_STATES = frozenset({"enabled", "enabled-runtime"})
 ENABLE_SATISFIED = ENABLED_STATES | frozenset({"static", "indirect", "generated", "transient", "alias"})
 MASKED_STATES = frozenset({"masked", "masked-runtime"})
 RUNNING_STATES = frozenset({"active", "activating", "reloading"})
-VERBS = ("stop", "disable", "mask", "unmask", "enable", "reenable", "start", "restart")
+VERBS = ("stop", "disable", "mask", "unmask", "enable", "reenable", "reset-failed", "start", "restart")
 
 
 class RuntimePlanner:
@@ -75,7 +75,22 @@ class RuntimePlanner:
                 if self._needs_restart(plan, plan.status, template):
                     act(plan, "restart")
         self._restart_other_instances(templates, verbs)
+        verbs["reset-failed"] = self._rate_limited(verbs["start"] + verbs["restart"])
         return verbs
+
+    def _rate_limited(self, units: list[str]) -> list[str]:
+        """Loaded units the task starts or restarts: each gets `reset-failed` before its job.
+
+        A crash loop, or a few restarts in a row, may have used up the unit's StartLimitBurst=
+        within StartLimitIntervalSec=; systemd would then refuse the task's own start
+        (start-limit-hit) and the next run could not repair the unit either. The reset also sets
+        NRestarts to 0, on every systemd version, so the health gate counts this start's
+        restarts from 0. A unit systemd has not loaded yet has no history to clear (and
+        systemctl would refuse it).
+        """
+        loaded = {p.name for p in self.plans if p.status.get("LoadState") == "loaded"}
+        loaded.update(inst.get("Id", "") for group in self.instances.values() for inst in group)
+        return [unit for unit in units if unit in loaded]
 
     def _can_enable(self, plan: UnitPlan, templates: Mapping[str, UnitPlan]) -> bool:
         """The unit file systemd will load has an [Install] section (without one, systemd calls it static)."""

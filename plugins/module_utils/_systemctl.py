@@ -195,6 +195,17 @@ class Systemctl:
     def restart(self, units: Sequence[str]) -> None:
         self._batch("restart", units, no_block=True)
 
+    def reset_failed(self, units: Sequence[str]) -> bool:
+        """Clear the failed state, NRestarts and the start rate limit (StartLimitBurst=) of units.
+
+        True when every unit was reset. systemctl refuses a unit it has not loaded; the start
+        that follows reports that unit's real problem, so a refusal is not an error here.
+        """
+        if not units:
+            return True
+        rc, _out, _err = self.run("reset-failed", "--", *units, check=False)
+        return rc == 0
+
     # --- the journal, the evidence of a start --------------------------------------------
 
     def journal(self, unit: str, since: float, lines: int) -> list[str]:

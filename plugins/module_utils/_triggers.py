@@ -19,12 +19,20 @@ from collections.abc import Callable, Iterable, Mapping
 
 # properties that say when the current activation began (a service's main process, or any unit leaving inactive)
 ACTIVATION_PROPERTIES = ("ExecMainStartTimestampMonotonic", "InactiveExitTimestampMonotonic")
+# between two automatic starts of a service (Restart=): no process runs
+AUTO_RESTART_STATES = frozenset({"auto-restart", "auto-restart-queued"})
 
 
 def activation_seconds(status: Mapping[str, str]) -> float | None:
-    """Monotonic seconds when the unit's current activation began, None when systemd does not say."""
+    """Monotonic seconds when the unit's current activation began, None when systemd does not say.
+
+    A service waiting for its automatic restart runs nothing: its last process started at
+    ExecMainStartTimestamp. systemd (252 and 257 alike) stamps InactiveExitTimestamp when that
+    process died, so a file put in place while it ran would look older than the activation.
+    """
     stamps = []
-    for key in ACTIVATION_PROPERTIES:
+    keys = ACTIVATION_PROPERTIES[:1] if status.get("SubState") in AUTO_RESTART_STATES else ACTIVATION_PROPERTIES
+    for key in keys:
         try:
             stamps.append(int(status.get(key) or 0))
         except ValueError:

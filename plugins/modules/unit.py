@@ -157,13 +157,19 @@ options:
         unit must be C(active) (a oneshot without C(RemainAfterExit=) must have finished with
         success) and stay up for O(settle) seconds. Otherwise the task fails, naming the unit,
         its state and the journal lines of that start.
+      - Before it starts or restarts a unit systemd has loaded, the task runs C(systemctl
+        reset-failed) on it. That clears a failed state and the start rate limit
+        (C(StartLimitBurst=)) a crash loop or earlier restarts used up, so the start the task
+        asks for is not refused with C(start-limit-hit) and a rerun repairs what an earlier run
+        could not. C(StartLimitBurst=) still stops systemd's own automatic restarts.
       - A template such as C(worker@.service) is never started itself; give an instance.
       - Refused with O(root) and with O(scope=global), which have no running manager.
     type: bool
 notes:
   - Order of work in one task, for all units together - validation of every changed file, then
-    stop (waited for), disable, file writes, mask/unmask, enable, one daemon-reload, start and
-    restart (queued), then one wait for all jobs and the settle window.
+    stop (waited for), disable, file writes, mask/unmask, enable, one daemon-reload,
+    reset-failed of the loaded units about to start, start and restart (queued), then one wait
+    for all jobs and the settle window.
   - A failure of one unit does not stop the work planned for the others - everything that can
     be done is done, then the task fails listing every failure; RV(changed) still says whether
     the host changed.

@@ -254,6 +254,91 @@ def test_restart_triggers_restart_once_when_a_path_is_newer(bench_host: BenchHos
         clean(host, "trig.service")
 
 
+# --- the next run repairs what the last one could not ------------------------------------------
+
+
+def put_program(host: BenchHost, path: str, body: str) -> None:
+    """Put a shell program in place the way Ansible's copy does: a temporary file, then a rename."""
+    host.sh(f"mkdir -p $(dirname {path}) && printf '#!/bin/sh\\n%s\\n' '{body}' > {path}.tmp "
+            f"&& chmod 0755 {path}.tmp && mv {path}.tmp {path}")
+
+
+def wait_for(host: BenchHost, unit: str, prop: str, value: str, seconds: float = 30) -> dict[str, str]:
+    deadline = time.monotonic() + seconds
+    props = show(host, unit, prop)
+    while props[prop] != value and time.monotonic() < deadline:
+        time.sleep(0.2)
+        props = show(host, unit, prop)
+    assert props[prop] == value, f"{unit}: {prop}={props[prop]} after {seconds}s, not {value}"
+    return props
+
+
+def test_a_rerun_starts_the_fixed_program_of_a_unit_whose_failed_start_used_up_its_start_limit(
+        bench_host: BenchHost) -> None:
+    """StartLimitBurst=1: after the first run's failed start systemd refuses a plain start;
+    the rerun, with the program fixed, starts it and counts one start more in the journal."""
+    host = bench_host
+    unit = "limited.service"
+    task = unit_task(name=unit, sections={"Unit": {"StartLimitIntervalSec": "600", "StartLimitBurst": "1"},
+                                          "Service": {"ExecStart": "/opt/limited/app"}},
+                     active=True, restart_triggers=["/opt/limited/app"], ignore_errors=True)
+    try:
+        put_program(host, "/opt/limited/app", "echo limited-broken; exit 1")
+        first = host.play([task]).results[0]
+        assert first["failed"] is True and "limited-broken" in first["msg"], first["msg"]
+        put_program(host, "/opt/limited/app", "echo limited-fixed; exec sleep infinity")
+        # the precondition: the limit is really used up, systemd refuses the start by itself
+        refused = host.sh(f"systemctl start {unit}", check=False)
+        assert refused.returncode != 0, "systemd started the unit: the start limit was not used up"
+        assert "Start request repeated too quickly" in \
+            host.exec("journalctl", "-b", "-q", "-o", "cat", "-u", unit).stdout
+        starts = start_count(host, unit)
+        rerun = host.play([task]).results[0]
+        assert not rerun.get("failed"), rerun.get("msg")
+        assert rerun["actions"] == ["start"] and rerun["active_state"] == "active"
+        assert show(host, unit, "SubState")["SubState"] == "running"
+        assert start_count(host, unit) == starts + 1
+        journal = host.exec("journalctl", "-b", "-q", "-o", "cat", "-u", unit).stdout
+        assert "limited-fixed" in journal
+    finally:
+        clean(host, unit)
+        host.sh("rm -rf /opt/limited", check=False)
+
+
+def test_a_program_replaced_while_its_crashing_process_ran_restarts_the_unit_waiting_to_restart(
+        bench_host: BenchHost) -> None:
+    """The new program lands while the old one still runs; the old one then dies and the unit
+    waits RestartSec=120 for its automatic restart. systemd stamps InactiveExit at that death,
+    after the file: the task still sees the process as older than the program and restarts."""
+    host = bench_host
+    unit = "respawn.service"
+    sections = {"Service": {"ExecStart": "/opt/respawn/app", "Restart": "always", "RestartSec": "120"}}
+    try:
+        put_program(host, "/opt/respawn/app", "echo respawn-v1; sleep 1.5; exit 3")
+        host.play([unit_task(name=unit, sections=sections)])
+        host.sh(f"systemctl start {unit}")
+        time.sleep(0.3)
+        put_program(host, "/opt/respawn/app", "echo respawn-v2; exec sleep infinity")
+        waiting = wait_for(host, unit, "SubState", "auto-restart")
+        # the precondition: the program's change time lies between the process's start and the
+        # InactiveExit stamp systemd wrote when the process died
+        stamps = show(host, unit, "ExecMainStartTimestampMonotonic", "InactiveExitTimestampMonotonic")
+        changed = float(host.exec("python3", "-c", "import os, time; print(os.stat('/opt/respawn/app').st_ctime"
+                                  " - time.time() + time.monotonic())").stdout)
+        assert int(stamps["ExecMainStartTimestampMonotonic"]) / 1e6 < changed \
+            < int(stamps["InactiveExitTimestampMonotonic"]) / 1e6, (stamps, changed, waiting)
+        starts = start_count(host, unit)
+        result = host.play([unit_task(name=unit, sections=sections, active=True,
+                                      restart_triggers=["/opt/respawn/app"])]).results[0]
+        assert result["actions"] == ["restart"] and result["restart_triggered_by"] == ["/opt/respawn/app"]
+        assert result["active_state"] == "active" and result["sub_state"] == "running"
+        assert start_count(host, unit) == starts + 1
+        assert "respawn-v2" in host.exec("journalctl", "-b", "-q", "-o", "cat", "-u", unit).stdout
+    finally:
+        clean(host, unit)
+        host.sh("rm -rf /opt/respawn", check=False)
+
+
 # --- mask, absent and templates --------------------------------------------------------------
 
 

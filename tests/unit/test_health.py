@@ -16,6 +16,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._health import (
     HealthGate,
     judge_arrival,
     judge_settle,
+    restarts_since,
     still_moving,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils import _triggers
@@ -153,6 +154,17 @@ def test_automatic_restarts_since_the_start_fail_the_unit() -> None:
     assert "restarted it 2 time(s)" in (outcomes["a.service"].problem or "")
 
 
+def test_a_restart_count_lower_than_before_was_flushed_by_the_start_and_is_all_new() -> None:
+    """systemd 257 sets NRestarts to 0 on a start that is not automatic; 252 keeps counting."""
+    assert restarts_since({"NRestarts": "1"}, {"NRestarts": "7"}) == 1
+    assert restarts_since({"NRestarts": "9"}, {"NRestarts": "7"}) == 2
+    assert restarts_since({"NRestarts": "0"}, {}) == 0
+    now = {"a.service": st(NRestarts="2")}
+    outcomes = gate(FakeSystemctl([now]), Clock(), settle=0).wait(
+        {"a.service": RUNNING}, since=0, before={"a.service": {"NRestarts": "5"}})
+    assert "restarted it 2 time(s)" in (outcomes["a.service"].problem or "")
+
+
 def test_settle_zero_skips_the_window() -> None:
     fake, clock = FakeSystemctl([{"a.service": st()}]), Clock()
     assert gate(fake, clock, settle=0).wait({"a.service": RUNNING}, since=0)["a.service"].ok
@@ -167,6 +179,15 @@ def test_activation_is_the_newest_of_main_process_start_and_leaving_inactive() -
                                "InactiveExitTimestampMonotonic": "4000000"}) == 5.0
     assert activation_seconds({"InactiveExitTimestampMonotonic": "4000000"}) == 4.0
     assert activation_seconds({"ExecMainStartTimestampMonotonic": "0"}) is None
+
+
+def test_a_service_waiting_for_its_automatic_restart_was_activated_when_its_last_process_started() -> None:
+    """systemd stamps InactiveExit when the crashed process died: that is not when it loaded its files."""
+    crashed = {"SubState": "auto-restart", "ExecMainStartTimestampMonotonic": "5000000",
+               "InactiveExitTimestampMonotonic": "5400000"}
+    assert activation_seconds(crashed) == 5.0
+    assert activation_seconds({**crashed, "SubState": "auto-restart-queued"}) == 5.0
+    assert activation_seconds({**crashed, "SubState": "running"}) == 5.4
 
 
 def _fake_stats(monkeypatch: pytest.MonkeyPatch, times: dict[str, tuple[float, float, float, float]]) -> None:

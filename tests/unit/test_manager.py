@@ -66,7 +66,13 @@ class FakeModule:
     def transition(self, verb: str, unit: str) -> None:
         """What systemd would do to the unit's state: starts succeed, stops stop."""
         state = self.states.setdefault(unit, {})
-        if verb in ("start", "restart"):
+        if verb == "reset-failed":
+            state.update(NRestarts="0", Result="success")
+            if state.get("ActiveState") == "failed":
+                state.update(ActiveState="inactive", SubState="dead")
+        elif verb in ("start", "restart") and state.get("Result") == "start-limit-hit":
+            pass  # systemd refuses the start until the rate limit is reset
+        elif verb in ("start", "restart"):
             state.update(LoadState="loaded", ActiveState="active", SubState="running",
                          MainPID=str(100 + len(self.commands)))
         elif verb == "stop":
@@ -140,8 +146,43 @@ def test_changed_running_unit_is_restarted_after_the_reload(unit_dir: Path) -> N
     (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n\n[Install]\nWantedBy=multi-user.target\n")
     module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
     result = run(module, params(name="a.service", sections=SERVICE))
-    assert module.verbs() == ["daemon-reload", "restart a.service"]
+    # a loaded unit's start limit and failed state are cleared before the task's own restart
+    assert module.verbs() == ["daemon-reload", "reset-failed a.service", "restart a.service"]
     assert result["units"][0]["restarted"] is True
+
+
+def test_a_unit_out_of_start_attempts_is_reset_before_the_tasks_start_and_runs(unit_dir: Path) -> None:
+    """A crash loop used up StartLimitBurst=: without reset-failed systemd refuses the start."""
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "failed", "SubState": "failed",
+                                       "Result": "start-limit-hit", "NRestarts": "4"}})
+    result = run(module, params(name="a.service", sections=SERVICE, active=True))
+    assert module.verbs() == ["daemon-reload", "reset-failed a.service", "start a.service"]
+    assert result["units"][0]["active_state"] == "active" and result["units"][0]["actions"] == ["start"]
+
+
+def test_a_new_unit_gets_no_reset_failed(unit_dir: Path) -> None:
+    """systemd has not loaded it: nothing to clear, and systemctl would refuse the name."""
+    module = FakeModule()
+    run(module, params(name="new.service", sections=SERVICE, active=True))
+    assert "reset-failed" not in " ".join(module.verbs())
+
+
+def test_restarts_are_counted_from_zero_after_the_reset(unit_dir: Path) -> None:
+    """A crash-looping unit had NRestarts=1; after the reset and the restart it died once (1 again)."""
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
+
+    class DiesOnce(FakeModule):
+        def transition(self, verb: str, unit: str) -> None:
+            super().transition(verb, unit)
+            if verb == "restart":
+                self.states[unit]["NRestarts"] = "1"
+
+    module = DiesOnce({"a.service": {"LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart",
+                                     "NRestarts": "1"}})
+    with pytest.raises(TaskError, match=r"restarted it 1 time\(s\)"):
+        run(module, params(name="a.service", sections=SERVICE, active=True))
+    assert module.verbs() == ["daemon-reload", "reset-failed a.service", "restart a.service"]
 
 
 def test_restart_on_change_false_keeps_the_process(unit_dir: Path) -> None:
@@ -429,7 +470,7 @@ def test_absent_override_of_a_vendor_unit_restarts_it_and_keeps_its_links(
     monkeypatch.setattr(FilePlanner, "find_fragment", find)
     module = FakeModule({"v.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}})
     result = run(module, params(name="v.service", state="absent"))
-    assert module.verbs() == ["daemon-reload", "restart v.service"]
+    assert module.verbs() == ["daemon-reload", "reset-failed v.service", "restart v.service"]
     assert result["units"][0]["unit_file_state"] == "enabled"
 
 
