@@ -314,7 +314,8 @@ def test_a_program_replaced_while_its_crashing_process_ran_restarts_the_unit_wai
     unit = "respawn.service"
     sections = {"Service": {"ExecStart": "/opt/respawn/app", "Restart": "always", "RestartSec": "120"}}
     try:
-        put_program(host, "/opt/respawn/app", "echo respawn-v1; sleep 1.5; exit 3")
+        # v1 lives 4 s: time enough for the rename below even when the machine is loaded
+        put_program(host, "/opt/respawn/app", "echo respawn-v1; sleep 4; exit 3")
         host.play([unit_task(name=unit, sections=sections)])
         host.sh(f"systemctl start {unit}")
         time.sleep(0.3)
