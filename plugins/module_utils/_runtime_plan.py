@@ -75,10 +75,10 @@ class RuntimePlanner:
                 if self._needs_restart(plan, plan.status, template):
                     act(plan, "restart")
         self._restart_other_instances(templates, verbs)
-        verbs["reset-failed"] = self._rate_limited(verbs["start"] + verbs["restart"])
+        verbs["reset-failed"] = self._reset_before_start(verbs["start"] + verbs["restart"])
         return verbs
 
-    def _rate_limited(self, units: list[str]) -> list[str]:
+    def _reset_before_start(self, units: list[str]) -> list[str]:
         """Loaded units the task starts or restarts: each gets `reset-failed` before its job.
 
         A crash loop, or a few restarts in a row, may have used up the unit's StartLimitBurst=

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 # properties that say when the current activation began (a service's main process, or any unit leaving inactive)
-ACTIVATION_PROPERTIES = ("ExecMainStartTimestampMonotonic", "InactiveExitTimestampMonotonic")
+MAIN_PROCESS_START = "ExecMainStartTimestampMonotonic"
+ACTIVATION_PROPERTIES = (MAIN_PROCESS_START, "InactiveExitTimestampMonotonic")
 # between two automatic starts of a service (Restart=): no process runs
 AUTO_RESTART_STATES = frozenset({"auto-restart", "auto-restart-queued"})
 
@@ -31,7 +32,7 @@ def activation_seconds(status: Mapping[str, str]) -> float | None:
     process died, so a file put in place while it ran would look older than the activation.
     """
     stamps = []
-    keys = ACTIVATION_PROPERTIES[:1] if status.get("SubState") in AUTO_RESTART_STATES else ACTIVATION_PROPERTIES
+    keys = (MAIN_PROCESS_START,) if status.get("SubState") in AUTO_RESTART_STATES else ACTIVATION_PROPERTIES
     for key in keys:
         try:
             stamps.append(int(status.get(key) or 0))

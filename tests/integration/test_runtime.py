@@ -290,16 +290,14 @@ def test_a_rerun_starts_the_fixed_program_of_a_unit_whose_failed_start_used_up_i
         # the precondition: the limit is really used up, systemd refuses the start by itself
         refused = host.sh(f"systemctl start {unit}", check=False)
         assert refused.returncode != 0, "systemd started the unit: the start limit was not used up"
-        assert "Start request repeated too quickly" in \
-            host.exec("journalctl", "-b", "-q", "-o", "cat", "-u", unit).stdout
+        assert "Start request repeated too quickly" in host.journal(unit)
         starts = start_count(host, unit)
         rerun = host.play([task]).results[0]
         assert not rerun.get("failed"), rerun.get("msg")
         assert rerun["actions"] == ["start"] and rerun["active_state"] == "active"
         assert show(host, unit, "SubState")["SubState"] == "running"
         assert start_count(host, unit) == starts + 1
-        journal = host.exec("journalctl", "-b", "-q", "-o", "cat", "-u", unit).stdout
-        assert "limited-fixed" in journal
+        assert "limited-fixed" in host.journal(unit)
     finally:
         clean(host, unit)
         host.sh("rm -rf /opt/limited", check=False)
@@ -334,7 +332,7 @@ def test_a_program_replaced_while_its_crashing_process_ran_restarts_the_unit_wai
         assert result["actions"] == ["restart"] and result["restart_triggered_by"] == ["/opt/respawn/app"]
         assert result["active_state"] == "active" and result["sub_state"] == "running"
         assert start_count(host, unit) == starts + 1
-        assert "respawn-v2" in host.exec("journalctl", "-b", "-q", "-o", "cat", "-u", unit).stdout
+        assert "respawn-v2" in host.journal(unit)
     finally:
         clean(host, unit)
         host.sh("rm -rf /opt/respawn", check=False)
