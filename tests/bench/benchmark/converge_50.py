@@ -27,7 +27,8 @@ within one column) are printed as met or MISSED; they do not change the exit sta
 Usage: .venv/bin/python tests/bench/benchmark/converge_50.py [--units 50] [--flavour debian12]
        [--repeat 5] [--no-loop | --full-loop]
 (with UNITCRAFT_COLLECTIONS_PATH pointing at an installed copy, or it builds one under build/).
-About 8 minutes on an idle 2-core machine (40 s with --no-loop, 10 with --full-loop).
+About 8 minutes on an idle 2-core machine (40 s with --no-loop, 10 minutes with --full-loop); a
+busy machine slows the loop most (25 and 30 minutes in two runs beside other test runs).
 """
 
 from __future__ import annotations
@@ -227,12 +228,17 @@ def print_table(args: argparse.Namespace, runs: Sequence[Figures], loops: Sequen
           f"(systemd as PID 1, connection {CONNECTION}, {' '.join(core)}), started {started}")
     print(f"load average (1, 5, 15 min): {loads[0]} before, {loads[1]} after; "
           f"{os.cpu_count()} cores, shared with the containers")
+    busiest = max(float(load.split()[0]) for load in loads)
+    if busiest > (os.cpu_count() or 1):
+        print(f"NOTE: a 1-minute load average of {busiest:.2f} (this benchmark's own processes count too) is more "
+              f"than the {os.cpu_count()} cores: these are not the figures of an idle machine, and the loop (100 "
+              "module runs) tends to slow down more than one task, which flatters the first-converge share")
     print(f"pipelining: connection plugin {CONNECTION} has_pipelining={can_pipeline}; "
           + ("ANSIBLE_PIPELINING=True takes effect" if can_pipeline
              else "ANSIBLE_PIPELINING=True is requested in the 'on' column but Ansible cannot use it over this "
                   "connection: the two columns measure the same thing twice"))
-    print("each column: its own fresh containers, one for ping and unitcraft.systemd.unit, one for the loop; "
-          "each container gets one warm-up ping first (not counted)")
+    print("each column: its own fresh container for ping and unitcraft.systemd.unit"
+          + (", another for the loop" if loops else "") + "; each container gets one warm-up ping first (not counted)")
     width = 58
     print(f"{'run':<{width}}{'pipelining off':>16}{'pipelining on':>16}")
 
@@ -259,7 +265,7 @@ def print_table(args: argparse.Namespace, runs: Sequence[Figures], loops: Sequen
     row(f"goal: unchanged / ping <= {UNCHANGED_TARGET}x",
         [f"{ratio:.2f}x {verdict(ratio, UNCHANGED_TARGET)}" for ratio in ratios])
     if any(loop.unchanged is None for loop in loops):
-        print("[1] the loop's unchanged run (about 100 s, no goal uses it) is measured with pipelining off only; "
+        print("[1] the loop's unchanged run (about 100 s idle, no goal uses it) is measured with pipelining off only; "
               "--full-loop measures it in both columns")
     for r in runs:
         print(f"  runs with pipelining {pipelining_label(r.pipelining)}: ping "
