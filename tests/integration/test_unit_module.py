@@ -237,6 +237,12 @@ def test_timer_calendar_is_checked(bench_host: BenchHost) -> None:
       "content": "[Service]\nExecStart=/bin/true\n"}, "sections"),
     ({"name": "badkey.service", "sections": {"Service": {"Exec Start": "/bin/true"}}}, "Exec Start"),
     ({"name": "worker@.service", "active": True}, "template"),
+    # a misspelt directive whose value YAML made a boolean: the key is named, not the quoting
+    ({"name": "typo.service", "sections": {"Service": {"Type": "oneshot", "ExecStart": "/bin/true",
+                                                       "RemainAfterExitt": True}}},
+     "RemainAfterExitt is not a directive systemd knows in [Service]: a typo?"),
+    # an empty unit is what systemd calls masked: the input is named instead
+    ({"name": "empty.service", "sections": {}}, "unit empty.service: sections is empty"),
 ])
 def test_bad_input_fails_clearly_before_any_change(
         bench_host: BenchHost, args: dict[str, Any], needle: str) -> None:
