@@ -62,9 +62,11 @@ options:
   restart_on_change:
     description:
       - Restart a running unit once, after the daemon-reload, when it runs an old definition -
-        its managed file changed in this task, or the file is newer than the unit's current
-        activation (a change made by an earlier run that failed or was interrupted before the
-        restart, or made behind the module's back). A second run restarts nothing.
+        its managed file changed in this task, or an earlier run was killed or failed before
+        the restart it owed. Such a run left a mark under C(/run/unitcraft/pending-restarts/),
+        written before its first file; the mark restarts the unit unless its current process
+        began after the new definition was loaded. No file time is compared, so a unit file
+        with a future modification time restarts nothing, and a second run restarts nothing.
       - For a template (C(worker@.service)) or a drop-in of a template, its running instances
         are restarted once, whether the task lists them or not.
       - Also governs O(restart_triggers).
@@ -74,17 +76,19 @@ options:
     description:
       - Absolute paths on the target (the program, its configuration, an C(EnvironmentFile=),
         a credential) whose change must restart the unit.
-      - When any of them changed after the running unit's current activation began, the
-        unit is restarted once. A change is the newer of the modification time and the inode
-        change time, so a file renamed into place (M(ansible.builtin.copy), a package
-        upgrade) counts from the rename, and so does a chmod or chown. Stateless - the unit's activation time is the record, so a
-        second run restarts nothing; check mode reports the restart.
-      - A service waiting for its automatic restart (C(Restart=), sub-state C(auto-restart))
-        counts from the start of its last process, so a program replaced while that process
-        still ran restarts the unit now, onto the new program.
+      - When the content of any of them changed since the unit last took it in, the unit is
+        restarted once; check mode reports the restart. The task keeps a digest of each path on
+        the target (C(/var/lib/unitcraft/restart-triggers/), one JSON file per unit or drop-in;
+        for a user manager in C(~/.local/state/unitcraft/restart-triggers/)), so new content with
+        an old modification time (C(rsync -t), M(ansible.builtin.unarchive)) restarts the unit
+        exactly once, and a future modification time with the same content restarts nothing.
+      - Only for paths no digest is recorded for yet (triggers given for the first time to a
+        unit that already runs) does the time comparison decide, once - the newer of the
+        modification and inode change time against the unit's activation.
+      - A directory counts by its entries and their content.
       - A symlink counts as changed when the link or its target changed. A path that does not
-        exist triggers nothing and gives a warning (in check mode an earlier task may not have
-        created it yet).
+        exist gives a warning (in check mode an earlier task may not have created it yet); one
+        that appears later counts as changed.
       - On a template, the triggers apply to its running instances.
     type: list
     elements: path

@@ -46,6 +46,11 @@ class UnitPlan:
     stopped_instances: list[str] = field(default_factory=list)
     instance_links: list[str] = field(default_factory=list)
     restart_triggered_by: list[str] = field(default_factory=list)
+    restart_pending: bool = False  # an earlier run was killed before this unit's restart
+    stale_mark: bool = False  # an earlier run's mark, whose restart was made: to remove
+    trigger_digests: dict[str, str] | None = None  # the triggers' content now (read once)
+    trigger_record: dict[str, str] | None = None  # what the record says they held
+    record_update: dict[str, str] | None = None  # digests to record before the restart
 
     @property
     def name(self) -> str:

@@ -6,9 +6,10 @@
 The plan (what files and runtime state will change) is computed before anything is
 touched, so check mode reports exactly what a real run does; only `_apply` mutates the host,
 and every systemctl call goes through the gateway in a fixed order:
-stop (waited for) -> disable -> files -> mask/unmask -> enable -> one daemon-reload ->
-reset-failed (a crash loop's start limit) -> start/restart (queued) -> the health gate waits
-for the jobs and judges every unit.
+mark the restarts owed (_pending.py) and record trigger digests -> stop (waited for) -> disable ->
+files -> mask/unmask -> enable -> one daemon-reload -> stamp the marks -> reset-failed (a crash
+loop's start limit) -> start/restart (queued; then the marks go) -> the health gate waits for the
+jobs and judges every unit (_health.py).
 Links are made with --no-reload before the reload, so the one reload sees files and links.
 A failed step does not stop the steps for other units; the task fails at the end, listing
 every failure with systemd's evidence, and still reports what changed.
@@ -26,8 +27,12 @@ from typing import Any
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import unit_directory
 from ansible_collections.unitcraft.systemd.plugins.module_utils._file_plan import FilePlanner, UnitPlan
 from ansible_collections.unitcraft.systemd.plugins.module_utils._health import (
+    RECOVERED,
+    RESTARTED,
     RUNNING,
+    STARTED,
     STOPPED_WANT,
+    UNTOUCHED,
     HealthGate,
     Outcome,
 )
@@ -39,6 +44,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._install import 
     remove_file,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._lint import lint_sections
+from ansible_collections.unitcraft.systemd.plugins.module_utils._pending import task_state
 from ansible_collections.unitcraft.systemd.plugins.module_utils._report import Reporter
 from ansible_collections.unitcraft.systemd.plugins.module_utils._requests import (  # noqa: F401 (re-exported)
     TaskError,
@@ -46,12 +52,13 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._requests import
     build_requests,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._runtime_plan import (
+    RUNNING_STATES,
     RuntimePlanner,
     links_change,
     stale_in_manager,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import Systemctl, SystemctlError
-from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import ACTIVATION_PROPERTIES, missing
+from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import ACTIVATION_PROPERTIES, missing, record_name
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import (  # noqa: F401 (re-exported)
     UnitFileError,
     merge_sections,
@@ -66,7 +73,8 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager im
 
 HIERARCHICAL_DROPINS = 245  # first systemd to read `foo-.service.d/` and `service.d/`
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload",
-                   "MainPID", "FragmentPath", "NRestarts", "Result", *ACTIVATION_PROPERTIES)
+                   "MainPID", "FragmentPath", "NRestarts", "Result", "ActiveEnterTimestampMonotonic",
+                   "ExecMainExitTimestampMonotonic", "ExecMainCode", "ExecMainStatus", *ACTIVATION_PROPERTIES)
 FINAL_PROPERTIES = ("Id", "ActiveState", "SubState", "Result", "UnitFileState", "MainPID", "NRestarts")
 
 
@@ -92,6 +100,7 @@ class UnitTask:
         self.gate = HealthGate(self.systemctl, wait_timeout=wait_timeout, settle=settle)
         self.unit_dir = unit_directory(scope, root, user.home if user else None)
         self.files = FilePlanner(scope, root, self.unit_dir)
+        self.pending, self.records = task_state(scope, root, user)
         if user is not None:  # the user's files belong to the user
             group = grp.getgrgid(user.gid).gr_name
             for request in self.requests:
@@ -221,16 +230,27 @@ class UnitTask:
 
     # --- applying ----------------------------------------------------------------------------
 
-    def _step(self, verb: Any, units: list[str]) -> None:
+    def _step(self, verb: Any, units: list[str]) -> bool:
         """One batched systemctl verb; a failure is recorded and the task goes on with the next step."""
         try:
             verb(units)
         except SystemctlError as exc:
             self.failures.append(str(exc))
+            return False
+        return True
 
     def _apply(self, verbs: dict[str, list[str]]) -> None:
         sc = self.systemctl
         since = time.time()
+        # the restarts owed are marked before the first file changes, and recorded triggers with
+        # them: a run killed from here on leaves the next run a restart to make (_pending.py)
+        restarts = verbs["restart"]
+        reloading = self._reload_wanted(any(p.file_changed for p in self.plans) or links_change(verbs))
+        self.pending.mark(restarts, loaded=None if reloading else time.monotonic())
+        self.pending.clear(p.name for p in self.plans if p.stale_mark)
+        for plan in self.plans:
+            if plan.record_update is not None:
+                self.records.write(record_name(plan.name, plan.request.dropin), plan.record_update)
         self._step(sc.stop, verbs["stop"])
         self._judge({u: STOPPED_WANT for u in verbs["stop"]}, since)  # files go only once units are down
         self._step(sc.disable, verbs["disable"])
@@ -244,6 +264,7 @@ class UnitTask:
                         os.unlink(link)
                 ddir = os.path.dirname(plan.path) if req.dropin else plan.path + ".d"
                 remove_dir_if_empty(ddir)
+                self.records.remove(record_name(plan.name, req.dropin))
             elif plan.file_changed and plan.after is not None:
                 plan.backup_file = install_file(self.module, plan.path, plan.after, req.mode, req.owner,
                                                 req.group, req.backup,
@@ -252,35 +273,46 @@ class UnitTask:
         self._step(sc.unmask, verbs["unmask"])
         self._step(sc.enable, verbs["enable"])
         self._step(sc.reenable, verbs["reenable"])
-        if self._reload_wanted(any(p.file_changed for p in self.plans) or links_change(verbs)):
+        if reloading:
             try:
                 sc.daemon_reload()
             except SystemctlError as exc:
                 raise TaskError(f"{exc}; nothing was started or restarted", self.result(self._final_state())) \
                     from None
             self.daemon_reloaded = True
-        since = time.time()
+            self.pending.mark(restarts, loaded=time.monotonic())
+        since, since_monotonic = time.time(), time.monotonic()
         if sc.reset_failed(verbs["reset-failed"]):
             self.counted_from_zero.update(verbs["reset-failed"])
         self._step(sc.start, verbs["start"])
-        self._step(sc.restart, verbs["restart"])
-        self.restarted.update(verbs["restart"])
-        wants = {u: RUNNING for u in verbs["start"] + verbs["restart"]}
-        # units asked to be active that are on their way (activating, auto-restart) are judged too
-        wants.update({p.name: RUNNING for p in self.plans
-                      if p.request.active and p.status.get("ActiveState") in ("activating", "reloading")})
-        self.last_read = {u: o.status for u, o in self._judge(wants, since).items()}
+        if self._step(sc.restart, restarts):
+            self.pending.clear(restarts)
+        self.restarted.update(restarts)
+        rows = {**{u: STARTED for u in verbs["start"]}, **{u: RESTARTED for u in restarts}}
+        # units asked to be active that the task leaves alone are judged too, unless they are steady
+        rows.update({p.name: UNTOUCHED for p in self.plans if p.request.active and p.name not in rows
+                     and p.request.is_unit and p.status.get("ActiveState") in RUNNING_STATES})
+        outcomes = self._judge({u: RUNNING for u in rows}, since, rows, since_monotonic)
+        self.last_read = {u: o.status for u, o in outcomes.items()}
 
-    def _judge(self, wants: Mapping[str, str], since: float) -> dict[str, Outcome]:
-        if not wants:
+    def _judge(self, wants: Mapping[str, str], since: float, rows: Mapping[str, str] | None = None,
+               since_monotonic: float | None = None) -> dict[str, Outcome]:
+        rows = rows or {}
+        if self.no_block:  # queued and left: nothing is judged, untouched units are not waited for
+            self.queued.extend(u for u in wants if u not in self.queued and rows.get(u) != UNTOUCHED)
             return {}
-        if self.no_block:
-            self.queued.extend(u for u in wants if u not in self.queued)
+        if not wants:
             return {}
         before = {p.name: p.status for p in self.plans}
         before.update({u: {**before.get(u, {}), "NRestarts": "0"} for u in self.counted_from_zero})
-        outcomes = self.gate.wait(wants, since, before)
+        outcomes = self.gate.wait(wants, since, before, rows, since_monotonic)
         self.outcomes.update(outcomes)
+        for outcome in outcomes.values():
+            if outcome.ok and outcome.health == RECOVERED:
+                self.warnings.append(
+                    f"unit {outcome.unit}: systemd restarted it {outcome.restarts_seen} time(s) by itself during "
+                    f"the run (last exit status {outcome.last_exit or 'unknown'}); its new process stayed up for "
+                    f"settle={self.gate.settle:g}s, so the task passed")
         return outcomes
 
     def _reload_wanted(self, disk_changed: bool) -> bool:
@@ -293,7 +325,7 @@ class UnitTask:
         if self.user is None:
             return
         if self.linger:
-            self.linger_changed = ensure_linger(self.systemctl, self.user, True, self.check_mode, booted=True,
+            self.linger_changed = ensure_linger(self.systemctl, self.user, True, self.check_mode,
                                                 wait_timeout=self.gate.wait_timeout)
         running = self.user.manager_running()
         # without a manager only what needs none can be done: files, and lingering off
@@ -312,7 +344,8 @@ class UnitTask:
         self.validate()
         self.prepare_user()
         self.read_state()
-        verbs = RuntimePlanner(self.plans, self.instances, self.files.fragment_text).plan()
+        verbs = RuntimePlanner(self.plans, self.instances, self.files.fragment_text, self.pending,
+                               self.records).plan()
         for plan in self.plans:
             if plan.request.state == "present" and not plan.file_changed and plan.before is not None \
                     and plan.after is not None:
@@ -340,7 +373,7 @@ class UnitTask:
     def _linger_off(self) -> None:
         """Lingering off comes last: it may stop the manager the task has just talked to."""
         if self.user is not None and self.linger is False:
-            self.linger_changed = ensure_linger(self.systemctl, self.user, False, self.check_mode, booted=True,
+            self.linger_changed = ensure_linger(self.systemctl, self.user, False, self.check_mode,
                                                 wait_timeout=self.gate.wait_timeout)
 
     def _final_state(self) -> dict[str, dict[str, str]]:

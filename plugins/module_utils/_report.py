@@ -74,7 +74,12 @@ class Reporter:
             result["restart_triggered_by"] = list(plan.restart_triggered_by)
         if final and final.get("MainPID"):
             result["main_pid"] = int(final["MainPID"] or 0)
+        if plan.restart_pending:
+            result["restart_pending"] = True
         outcome = self.task.outcomes.get(req.name)
+        result["health"] = outcome.health if outcome is not None else ("queued" if result["queued"] else "none")
+        result["restarts_seen"] = outcome.restarts_seen if outcome is not None else 0
+        result["last_exit_status"] = outcome.last_exit if outcome is not None else ""
         if outcome is not None and not outcome.ok:
             result["problem"] = outcome.problem
             result["journal"] = list(outcome.journal)

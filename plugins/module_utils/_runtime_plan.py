@@ -4,8 +4,9 @@
 """Which systemctl verbs a task needs, per unit, from the file plans and the state systemd reported.
 
 Restarts follow the definition a unit runs: its file (or its template's, or a prefix
-drop-in's) changed in this task, or is newer than the unit's activation, or a restart
-trigger is (see _triggers.py).
+drop-in's) changed in this task, an earlier run was killed before the restart it owed
+(_pending.py), or the content of a restart trigger changed (_triggers.py). File times are not
+consulted, except once for trigger paths no record knows yet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._file_plan import UnitPlan
-from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import newer_than_activation
+from ansible_collections.unitcraft.systemd.plugins.module_utils._pending import PendingRestarts
+from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import (
+    TriggerRecords,
+    changed_triggers,
+    digests,
+    record_name,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import has_install, install_section
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName
 
@@ -30,10 +37,13 @@ class RuntimePlanner:
     """`instances` holds the loaded units each template or prefix drop-in of the task configures."""
 
     def __init__(self, plans: list[UnitPlan], instances: Mapping[str, list[dict[str, str]]],
-                 fragment_text: Callable[[UnitName], str | None]) -> None:
+                 fragment_text: Callable[[UnitName], str | None], pending: PendingRestarts | None = None,
+                 records: TriggerRecords | None = None) -> None:
         self.plans = plans
         self.instances = instances
         self.fragment_text = fragment_text
+        self.pending = pending or PendingRestarts(None)
+        self.records = records or TriggerRecords(None)
 
     def plan(self) -> dict[str, list[str]]:
         """Runtime actions per verb, in the order they run; also recorded on each plan."""
@@ -75,6 +85,8 @@ class RuntimePlanner:
                 if self._needs_restart(plan, plan.status, template):
                     act(plan, "restart")
         self._restart_other_instances(templates, verbs)
+        for plan in self.plans:
+            self._plan_record(plan)
         verbs["reset-failed"] = self._reset_before_start(verbs["start"] + verbs["restart"])
         return verbs
 
@@ -126,17 +138,38 @@ class RuntimePlanner:
             act(plan, "mask")
 
     def _needs_restart(self, plan: UnitPlan, status: Mapping[str, str], template: UnitPlan | None) -> bool:
-        """A running unit runs an old definition: its file (or its template's) changed, or a trigger is newer."""
-        req = plan.request
+        """A running unit runs an old definition: its file (or its template's) changed, an earlier run
+        owes it a restart, or the content of a trigger changed."""
         if plan.file_changed or (template is not None and template.file_changed):
             return True
-        paths = list(req.restart_triggers)
-        if req.has_source:
-            paths.append(plan.path)
+        if self.pending.due(plan.name, status):
+            plan.restart_pending = True
+            return True
+        plan.stale_mark = self.pending.stamp_of(plan.name)[0]  # its restart was made: only the mark is left
+        plan.restart_triggered_by = self._triggered(plan, status)
         if template is not None:
-            paths += [template.path, *template.request.restart_triggers]
-        plan.restart_triggered_by = newer_than_activation(paths, status)
+            plan.restart_triggered_by += self._triggered(template, status)
         return bool(plan.restart_triggered_by)
+
+    def _triggered(self, owner: UnitPlan, status: Mapping[str, str]) -> list[str]:
+        """The trigger paths of `owner` (a unit, drop-in or template plan) changed for a unit in `status`."""
+        req = owner.request
+        if not req.restart_triggers or not req.restart_on_change:
+            return []
+        if owner.trigger_digests is None:
+            owner.trigger_digests = digests(req.restart_triggers)
+            owner.trigger_record = self.records.read(record_name(req.name, req.dropin))
+        return changed_triggers(req.restart_triggers, owner.trigger_record, owner.trigger_digests, status)
+
+    def _plan_record(self, plan: UnitPlan) -> None:
+        """The digests to record for a plan whose triggers' content differs from its record."""
+        req = plan.request
+        if req.state != "present" or not req.restart_triggers or not req.restart_on_change:
+            return
+        if plan.trigger_digests is None:
+            self._triggered(plan, {})
+        if plan.trigger_record != plan.trigger_digests:
+            plan.record_update = dict(plan.trigger_digests or {})
 
     def _restart_other_instances(self, templates: Mapping[str, UnitPlan], verbs: dict[str, list[str]]) -> None:
         """Running instances of a template in this task that the task does not list: restart those on an
@@ -149,8 +182,7 @@ class RuntimePlanner:
                 unit = inst.get("Id", "")
                 if unit in listed or unit in verbs["restart"] or inst.get("ActiveState") not in RUNNING_STATES:
                     continue
-                paths = [template.path, *template.request.restart_triggers]
-                if template.file_changed or newer_than_activation(paths, inst):
+                if template.file_changed or self.pending.due(unit, inst) or self._triggered(template, inst):
                     verbs["restart"].append(unit)
                     template.restarted_instances.append(unit)
 

@@ -78,33 +78,27 @@ def lookup_user(name: str) -> UserAccount:
     return UserAccount(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
-def ensure_linger(gateway: Any, account: UserAccount, want: bool, check_mode: bool, booted: bool,
+def ensure_linger(gateway: Any, account: UserAccount, want: bool, check_mode: bool,
                   wait_timeout: float, sleep: Callable[[float], None] = time.sleep,
                   monotonic: Callable[[], float] = time.monotonic) -> bool:
-    """Bring lingering of `account` to `want`; True when it changed (or would, in check mode).
+    """Bring lingering of `account` to `want` with `loginctl`; True when it changed (or would, in check mode).
 
-    On a running system `loginctl` does it and starts the manager, which is waited for;
-    without systemd as PID 1 the linger file alone is written or removed (it counts at boot).
+    Lingering on starts the user's manager, which is waited for. Only a running system gets
+    here: without systemd as PID 1 a task for `user` is refused before it plans anything.
     """
     changed = account.lingers() != want
     if check_mode:
         return changed
-    if changed and booted:
+    if changed:
         gateway.set_linger(account, want)
-    elif changed and want:
-        os.makedirs(LINGER_DIR, mode=0o755, exist_ok=True)
-        with open(account.linger_path(), "w", encoding="utf-8"):
-            pass
-    elif changed:
-        os.unlink(account.linger_path())
-    if want and booted:
+    if want:
         deadline = monotonic() + wait_timeout
         while not account.manager_running():
             if monotonic() >= deadline:
                 raise UserManagerError(f"user {account.name}: lingering is on, but the user manager "
                                        f"(user@{account.uid}.service) did not start within {wait_timeout:g}s")
             sleep(0.1)
-    elif changed and booted:
+    elif changed:
         # the manager stops unless the user is logged in: give it a moment, so the next task sees it gone
         deadline = monotonic() + min(wait_timeout, LINGER_OFF_GRACE)
         while account.manager_running() and monotonic() < deadline:

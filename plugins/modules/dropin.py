@@ -198,12 +198,36 @@ unit_file_state:
   type: str
   sample: enabled
 restart_triggered_by:
-  description: The drop-in or O(restart_triggers) paths newer than the running unit's activation,
+  description: Paths of O(restart_triggers) whose content changed since the unit last took it in,
     which made the task restart it.
   returned: when such a restart was planned
   type: list
   elements: str
-  sample: [/etc/systemd/system/chrony.service.d/container.conf]
+  sample: [/etc/chrony/chrony.conf]
+restart_pending:
+  description: An earlier run was killed or failed before the restart it owed the unit, and this task
+    made it.
+  returned: when true
+  type: bool
+  sample: true
+health:
+  description:
+    - What the health gate found after the restart (the table in the collection's docs/modules.md).
+    - V(steady), V(settled), V(recovered) (systemd restarted it by itself during the run and the new
+      process stayed up), V(failed), V(stopped), V(queued) (O(no_block)) or V(none) (nothing to judge).
+  returned: always
+  type: str
+  sample: settled
+restarts_seen:
+  description: Automatic restarts systemd made of the unit while the gate watched it.
+  returned: always
+  type: int
+  sample: 0
+last_exit_status:
+  description: How the unit's last main process ended, when the gate saw one end ("" otherwise).
+  returned: always
+  type: str
+  sample: exited 1
 restarted_instances:
   description: Running instances of a template whose drop-in changed, restarted once.
   returned: when the unit is a template with running instances
@@ -217,13 +241,13 @@ queued:
   elements: str
   sample: []
 problem:
-  description: Why the unit did not come back up after its restart (only when it did not); the
-    journal lines of that start are in RV(journal) and in the failure message.
+  description: Why the unit did not come back up after its restart (only when it did not); its
+    journal lines since the task began are in RV(journal) and in the failure message.
   returned: failure
   type: str
   sample: "is not running after the start: it is failed"
 journal:
-  description: The unit's journal lines since its restart was queued, at most 20 (only with RV(problem)).
+  description: The unit's journal lines since the task began, at most 20 (only with RV(problem)).
   returned: failure
   type: list
   elements: str

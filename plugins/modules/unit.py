@@ -333,7 +333,7 @@ msg:
       C(ActiveState), C(SubState), C(Result), C(NRestarts) and the journal lines of that start.
   returned: failure
   type: str
-  sample: "1 problem(s); everything else the task planned was done:\nunit quick.service: did not stay up for settle=1s: it went failed (ActiveState=failed ...)"
+  sample: "1 problem(s); everything else the task planned was done:\nunit quick.service: died 0.5s after the start, within settle=1s (last exit status exited 1) (ActiveState=failed ...)"
 units:
   description: One result per unit, in the order given.
   returned: always
@@ -392,18 +392,40 @@ units:
     problem:
       description: Why the unit did not get where it was sent (only when it did not).
       type: str
-      sample: "did not stay up for settle=1s: it went failed"
+      sample: "keeps dying: 3 restart(s) in 2.1s, last exit status exited 2; a process lived 0.3s, less than settle=1s"
     journal:
-      description: The unit's journal lines since its job was queued, at most 20 (only with RV(units[].problem)).
+      description: The unit's journal lines since the task began, at most 20 (only with RV(units[].problem)).
       type: list
       elements: str
       sample: ["2026-12-01T18:02:08+0000 host systemd[1]: quick.service: Failed with result 'exit-code'."]
     restart_triggered_by:
-      description: Files newer than the running unit's activation that made the task restart it - its
-        managed file (a change an earlier run did not finish) or a path of O(restart_triggers).
+      description: Paths of O(restart_triggers) whose content changed since the unit last took it in,
+        which made the task restart it.
       type: list
       elements: str
       sample: [/opt/huobi/downloader.py]
+    restart_pending:
+      description: An earlier run was killed or failed before the restart it owed this unit, and this
+        task made it (only when true).
+      type: bool
+      sample: true
+    health:
+      description:
+        - What the health gate found (the table in the collection's docs/modules.md).
+        - V(steady) (not started by the task and up longer than O(settle), not watched), V(settled)
+          (watched and stayed up), V(recovered) (systemd restarted it by itself during the run and
+          the new process stayed up), V(failed), V(stopped), V(queued) (O(no_block)) or V(none).
+      type: str
+      sample: settled
+    restarts_seen:
+      description: Automatic restarts systemd made of the unit since the task read it, while the gate
+        watched it (0 when it was not watched).
+      type: int
+      sample: 0
+    last_exit_status:
+      description: How the unit's last main process ended, when the gate saw one end ("" otherwise).
+      type: str
+      sample: exited 2
     stopped_instances:
       description: Running instances of a template that O(state=absent) stopped.
       type: list
@@ -493,6 +515,22 @@ validation:
   type: list
   elements: str
   sample: []
+health:
+  description: What the health gate found, as RV(units[].health) (only with O(name)).
+  returned: when O(name) is used
+  type: str
+  sample: settled
+restarts_seen:
+  description: Automatic restarts systemd made while the gate watched, as RV(units[].restarts_seen) (only
+    with O(name)).
+  returned: when O(name) is used
+  type: int
+  sample: 0
+last_exit_status:
+  description: How the last main process ended, as RV(units[].last_exit_status) (only with O(name)).
+  returned: when O(name) is used
+  type: str
+  sample: ""
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,21 @@ from typing import Any
 import pytest
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._health import (
+    RECOVERED,
+    RESTARTED,
     RUNNING,
+    SETTLED,
+    STEADY,
     STOPPED_WANT,
+    UNTOUCHED,
     HealthGate,
-    judge_arrival,
-    judge_settle,
+    is_up,
+    last_exit_status,
     restarts_since,
     still_moving,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils import _triggers
+from ansible_collections.unitcraft.systemd.plugins.module_utils._pending import PendingRestarts
 from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import (
     activation_seconds,
     file_seconds,
@@ -34,44 +41,23 @@ def st(**kw: str) -> dict[str, str]:
     return {**ACTIVE, **kw}
 
 
-@pytest.mark.parametrize("status, want, problem", [
-    (st(), RUNNING, None),
-    (st(ActiveState="failed", SubState="failed", Result="exit-code"), RUNNING, "is not running"),
-    (st(ActiveState="inactive", SubState="dead"), RUNNING, "is not running"),
-    (st(ActiveState="activating", SubState="auto-restart"), RUNNING, "systemd is restarting it"),
-    (st(ActiveState="activating", SubState="start", Job="42"), RUNNING, "did not settle within wait_timeout=5s"),
-    (st(ActiveState="inactive", Job="42"), RUNNING, "job 42 still queued"),
-    (st(Type="oneshot", ActiveState="inactive", SubState="dead"), RUNNING, None),
-    (st(Type="oneshot", ActiveState="failed", Result="exit-code"), RUNNING, "oneshot did not finish"),
-    (st(Type="oneshot", RemainAfterExit="yes", ActiveState="active", SubState="exited"), RUNNING, None),
-    (st(LoadState="not-found", ActiveState="inactive"), RUNNING, "LoadState=not-found"),
-    (st(ActiveState="inactive", SubState="dead"), STOPPED_WANT, None),
-    (st(ActiveState="failed"), STOPPED_WANT, None),
-    (st(ActiveState="deactivating", Job="7"), STOPPED_WANT, "did not settle"),
-])
-def test_judge_arrival(status: dict[str, str], want: str, problem: str | None) -> None:
-    verdict = judge_arrival(status, want, 5)
-    if problem is None:
-        assert verdict is None
-    else:
-        assert verdict is not None and problem in verdict
-
-
-@pytest.mark.parametrize("last, problem", [
-    (st(), None),
-    (st(MainPID="11", InvocationID="bb", NRestarts="1"), "MainPID 10 -> 11"),
-    (st(ActiveState="failed"), "did not stay up"),
-    (st(ActiveState="activating", SubState="auto-restart"), "did not stay up"),
-])
-def test_judge_settle(last: dict[str, str], problem: str | None) -> None:
-    verdict = judge_settle(st(), last, 1)
-    assert (verdict is None) if problem is None else (verdict is not None and problem in verdict)
-
-
-def test_auto_restart_has_arrived_for_a_start_but_not_for_a_stop() -> None:
+def test_auto_restart_is_still_moving_for_a_start_and_a_stop() -> None:
+    """Between two automatic restarts the unit is on its way: the gate waits through it."""
     status = st(ActiveState="activating", SubState="auto-restart")
-    assert still_moving(status, RUNNING) is False
-    assert still_moving(status, STOPPED_WANT) is True
+    assert still_moving(status, RUNNING) is True and still_moving(status, STOPPED_WANT) is True
+    assert is_up(status) is False and is_up(st()) is True
+
+
+@pytest.mark.parametrize("code, status, exit_at, text", [
+    ("1", "2", "5", "exited 2"),
+    ("2", "9", "5", "killed KILL"),
+    ("3", "11", "5", "dumped SEGV"),
+    ("1", "2", "0", ""),  # no process has ended yet
+    ("0", "0", "5", ""),
+])
+def test_last_exit_status_names_how_the_last_process_ended(code: str, status: str, exit_at: str, text: str) -> None:
+    assert last_exit_status({"ExecMainCode": code, "ExecMainStatus": status,
+                             "ExecMainExitTimestampMonotonic": exit_at}) == text
 
 
 class FakeSystemctl:
@@ -151,7 +137,7 @@ def test_automatic_restarts_since_the_start_fail_the_unit() -> None:
     now = {"a.service": st(NRestarts="3")}
     outcomes = gate(FakeSystemctl([now]), Clock(), settle=0).wait(
         {"a.service": RUNNING}, since=0, before={"a.service": {"NRestarts": "1"}})
-    assert "restarted it 2 time(s)" in (outcomes["a.service"].problem or "")
+    assert "keeps dying: 2 restart(s)" in (outcomes["a.service"].problem or "")
 
 
 def test_a_restart_count_lower_than_before_was_flushed_by_the_start_and_is_all_new() -> None:
@@ -162,13 +148,157 @@ def test_a_restart_count_lower_than_before_was_flushed_by_the_start_and_is_all_n
     now = {"a.service": st(NRestarts="2")}
     outcomes = gate(FakeSystemctl([now]), Clock(), settle=0).wait(
         {"a.service": RUNNING}, since=0, before={"a.service": {"NRestarts": "5"}})
-    assert "restarted it 2 time(s)" in (outcomes["a.service"].problem or "")
+    assert "keeps dying: 2 restart(s)" in (outcomes["a.service"].problem or "")
 
 
 def test_settle_zero_skips_the_window() -> None:
     fake, clock = FakeSystemctl([{"a.service": st()}]), Clock()
     assert gate(fake, clock, settle=0).wait({"a.service": RUNNING}, since=0)["a.service"].ok
     assert clock.sleeps == [] and len(fake.shows) == 1
+
+
+# --- the verdict table (docs/modules.md): what the task did x what the gate sees --------------
+
+
+def us(seconds: float) -> str:
+    """A systemd monotonic stamp (microseconds) for a moment of the fake clock."""
+    return str(int(seconds * 1e6))
+
+
+class TimedSystemctl(FakeSystemctl):
+    """Answers `show` from a function of the fake clock's time: a unit that lives on its own."""
+
+    def __init__(self, clock: Clock, states: Any) -> None:
+        super().__init__([])
+        self.clock = clock
+        self.states = states
+
+    def show(self, units: Sequence[str], properties: Sequence[str]) -> dict[str, dict[str, str]]:
+        self.shows.append(list(units))
+        return {u: dict(self.states(u, self.clock.now)) for u in units}
+
+    def journal(self, unit: str, since: float, lines: int) -> list[str]:
+        self.journals.append(unit)
+        return [f"{unit}: Main process exited, code=exited, status=2/INVALIDARGUMENT",
+                f"{unit}: Failed with result 'exit-code'."]
+
+
+def flapping(life: float, restart_sec: float, first_start: float, code: str = "1", status: str = "2") -> Any:
+    """A Restart=always service whose every process lives `life` s, restarted `restart_sec` s after it dies."""
+    period = life + restart_sec
+
+    def states(unit: str, now: float) -> dict[str, str]:
+        n = int((now - first_start) // period)
+        began = first_start + n * period
+        if now - began < life:  # a process runs
+            return st(MainPID=str(100 + n), InvocationID=f"inv{n}", NRestarts=str(n),
+                      ActiveEnterTimestampMonotonic=us(began), ExecMainStartTimestampMonotonic=us(began),
+                      ActiveExitTimestampMonotonic=us(began - restart_sec) if n else "0",
+                      ExecMainExitTimestampMonotonic="0", ExecMainCode="0", ExecMainStatus="0")
+        return st(ActiveState="activating", SubState="auto-restart", MainPID="0", InvocationID=f"inv{n}",
+                  NRestarts=str(n), ActiveEnterTimestampMonotonic=us(began),
+                  ExecMainStartTimestampMonotonic=us(began), ActiveExitTimestampMonotonic=us(began + life),
+                  ExecMainExitTimestampMonotonic=us(began + life), ExecMainCode=code, ExecMainStatus=status)
+    return states
+
+
+def test_an_untouched_unit_up_longer_than_settle_costs_no_look() -> None:
+    clock = Clock()
+    fake = TimedSystemctl(clock, flapping(life=3, restart_sec=1, first_start=clock.now - 1.5))
+    before = {"a.service": fake.states("a.service", clock.now)}
+    outcome = gate(fake, clock).wait({"a.service": RUNNING}, since=0, before=before,
+                                     rows={"a.service": UNTOUCHED})["a.service"]
+    assert outcome.ok and outcome.health == STEADY
+    assert fake.shows == [] and clock.sleeps == [], "a steady unit is not watched"
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.2, 0.5, 0.9, 2.95, 3.0, 3.3, 3.7, 3.99])
+def test_the_seed_pattern_passes_wherever_the_rerun_finds_it(phase: float) -> None:
+    """Restart=always, a program that lives 3 s, RestartSec=1: untouched, it never fails a run,
+    whether found up a moment, up long, or between two automatic restarts."""
+    clock = Clock()
+    fake = TimedSystemctl(clock, flapping(life=3, restart_sec=1, first_start=clock.now - 8 - phase))
+    before = {"a.service": fake.states("a.service", clock.now)}
+    outcome = gate(fake, clock).wait({"a.service": RUNNING}, since=0, before=before,
+                                     rows={"a.service": UNTOUCHED})["a.service"]
+    assert outcome.ok, outcome.describe()
+    found_up = phase < 3
+    if found_up and phase >= 1:
+        assert outcome.health == STEADY
+    elif found_up:
+        assert outcome.health == SETTLED and outcome.restarts_seen == 0
+    else:
+        assert outcome.health == RECOVERED and outcome.restarts_seen == 1 and outcome.last_exit == "exited 2"
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.1, 0.3, 0.55, 0.65, 0.69])
+def test_a_crash_loop_fails_wherever_the_rerun_finds_it(phase: float) -> None:
+    """A process that lives 0.6 s, restarted 0.1 s after it dies: every look fails, the instant of a
+    running process included, and the message says it keeps dying."""
+    clock = Clock()
+    fake = TimedSystemctl(clock, flapping(life=0.6, restart_sec=0.1, first_start=clock.now - 7 - phase))
+    before = {"a.service": fake.states("a.service", clock.now)}
+    outcome = gate(fake, clock).wait({"a.service": RUNNING}, since=0, before=before,
+                                     rows={"a.service": UNTOUCHED})["a.service"]
+    assert not outcome.ok
+    assert (outcome.problem or "").startswith("keeps dying:"), outcome.problem
+    assert "last exit status exited 2" in (outcome.problem or "")
+    assert fake.journals == ["a.service"]
+
+
+def test_a_crash_loop_the_gate_only_sees_between_restarts_fails_by_systemds_stamps() -> None:
+    """Processes that live 0.02 s: the looks never catch one running; the stamps of the last one say
+    it began after the gate started watching and died young."""
+    clock = Clock()
+    fake = TimedSystemctl(clock, flapping(life=0.02, restart_sec=0.3, first_start=clock.now - 5.001))
+    before = {"a.service": fake.states("a.service", clock.now)}
+    outcome = gate(fake, clock).wait({"a.service": RUNNING}, since=0, before=before,
+                                     rows={"a.service": UNTOUCHED})["a.service"]
+    assert not outcome.ok and (outcome.problem or "").startswith("keeps dying:"), outcome.problem
+
+
+def test_settle_three_fails_a_program_that_dies_at_two_seconds_and_passes_one_that_lives() -> None:
+    for life, ok in ((2.0, False), (20.0, True)):
+        clock = Clock()
+        fake = TimedSystemctl(clock, flapping(life=life, restart_sec=5, first_start=clock.now + 0.01))
+        outcome = gate(fake, clock, settle=3).wait({"a.service": RUNNING}, since=0,
+                                                   since_monotonic=clock.now)["a.service"]
+        assert outcome.ok is ok, outcome.describe()
+        if not ok:
+            assert "died 2.0s after the start, within settle=3s (last exit status exited 2)" in (outcome.problem or "")
+
+
+def test_a_restarted_process_that_lived_longer_than_settle_before_systemd_restarted_it_passes() -> None:
+    """The task's restart, then a slow first look: its process lived 1.5 s (settle 1) and systemd
+    restarted it; the new one settles. A healthy restart, not a crash."""
+    clock = Clock()
+    start = clock.now
+    fake = TimedSystemctl(clock, flapping(life=1.5, restart_sec=0.1, first_start=start))
+    clock.now += 1.7  # the machine was busy: the first look comes late
+    outcome = gate(fake, clock).wait({"a.service": RUNNING}, since=0, rows={"a.service": RESTARTED},
+                                     since_monotonic=start)["a.service"]
+    assert not outcome.ok or outcome.health == RECOVERED
+    # 1.5 s lives are longer than settle=1: each new process settles before it dies
+    assert outcome.ok, outcome.describe()
+
+
+def test_an_untouched_unit_waiting_longer_than_wait_timeout_for_its_restart_says_so() -> None:
+    clock = Clock()
+    fake = TimedSystemctl(clock, flapping(life=1, restart_sec=600, first_start=clock.now - 2))
+    before = {"a.service": fake.states("a.service", clock.now)}
+    outcome = gate(fake, clock, timeout=5).wait({"a.service": RUNNING}, since=0, before=before,
+                                                rows={"a.service": UNTOUCHED})["a.service"]
+    assert not outcome.ok and "still waiting for systemd's automatic restart after wait_timeout=5s" in \
+        (outcome.problem or "")
+
+
+def test_a_failed_outcome_without_journal_lines_says_so() -> None:
+    class Silent(FakeSystemctl):
+        def journal(self, unit: str, since: float, lines: int) -> list[str]:
+            return []
+    died = {"a.service": st(ActiveState="failed", SubState="failed", Result="exit-code")}
+    outcome = gate(Silent([died]), Clock(), settle=0).wait({"a.service": RUNNING}, since=0)["a.service"]
+    assert "journalctl has no lines of this unit since the task began" in outcome.describe()
 
 
 # --- restart triggers --------------------------------------------------------------------------
@@ -244,3 +374,81 @@ def test_real_files_are_read_through_lstat_and_stat(tmp_path: Path) -> None:
     now = file_seconds(str(link), 0.0)
     assert now is not None and now >= os.stat(target).st_ctime >= 1000.0 + 1
     assert file_seconds(str(tmp_path / "missing"), 0.0) is None
+
+
+# --- trigger digests and records: content decides, file times do not -------------------------
+
+
+def test_a_digest_follows_content_not_file_times(tmp_path: Path) -> None:
+    conf = tmp_path / "app.conf"
+    conf.write_text("v1")
+    first = _triggers.digest(str(conf))
+    os.utime(conf, (time.time() + 86400, time.time() + 86400))  # a future mtime, same content
+    assert _triggers.digest(str(conf)) == first
+    conf.write_text("v2")
+    os.utime(conf, (time.time() - 2 * 86400, time.time() - 2 * 86400))  # new content, an old mtime
+    assert _triggers.digest(str(conf)) != first
+    assert _triggers.digest(str(tmp_path / "missing")) == "absent"
+
+
+def test_a_digest_sees_a_switched_symlink_and_a_directorys_entries(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("same")
+    (tmp_path / "b").write_text("same")
+    link = tmp_path / "current"
+    link.symlink_to("a")
+    on_a = _triggers.digest(str(link))
+    link.unlink()
+    link.symlink_to("b")
+    assert _triggers.digest(str(link)) != on_a, "the link's target is part of what it holds"
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    empty = _triggers.digest(str(conf_d))
+    (conf_d / "10-x.conf").write_text("x")
+    assert _triggers.digest(str(conf_d)) != empty
+
+
+def test_changed_triggers_trusts_the_record_and_times_only_paths_it_does_not_know(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf, other = tmp_path / "app.conf", tmp_path / "other.conf"
+    conf.write_text("v1")
+    other.write_text("o")
+    paths = [str(conf), str(other)]
+    current = _triggers.digests(paths)
+    status = {"ExecMainStartTimestampMonotonic": str(int((time.monotonic() + 3600) * 1e6))}  # began "later"
+    assert _triggers.changed_triggers(paths, dict(current), current, status) == []
+    old_record = {**current, str(conf): "sha256:old"}
+    assert _triggers.changed_triggers(paths, old_record, current, status) == [str(conf)]
+    # no record: the time comparison decides, once (the files are older than the activation here)
+    assert _triggers.changed_triggers(paths, None, current, status) == []
+    newer = {"ExecMainStartTimestampMonotonic": "1000000"}  # began at monotonic 1 s: long before the files
+    assert _triggers.changed_triggers(paths, None, current, newer) == paths
+    assert _triggers.changed_triggers(paths, {str(conf): current[str(conf)]}, current, newer) == [str(other)]
+
+
+def test_trigger_records_round_trip_atomically(tmp_path: Path) -> None:
+    records = _triggers.TriggerRecords(str(tmp_path / "var" / "lib" / "restart-triggers"))
+    assert records.read("a.service.json") is None
+    records.write("a.service.json", {"/etc/a.conf": "sha256:1"})
+    assert records.read("a.service.json") == {"/etc/a.conf": "sha256:1"}
+    assert sorted(os.listdir(tmp_path / "var" / "lib" / "restart-triggers")) == ["a.service.json"]
+    records.remove("a.service.json")
+    assert records.read("a.service.json") is None
+    assert _triggers.TriggerRecords(None).read("a.service.json") is None
+
+
+def test_a_pending_restart_is_due_until_the_unit_began_after_its_new_definition_was_loaded(tmp_path: Path) -> None:
+    pending = PendingRestarts(str(tmp_path / "pending"))
+
+    def began(seconds: float) -> dict[str, str]:
+        return {"ExecMainStartTimestampMonotonic": str(int(seconds * 1e6))}
+    assert pending.due("a.service", began(5)) is False, "no mark, nothing owed"
+    pending.mark(["a.service"])
+    assert pending.due("a.service", began(500)) is True, "never stamped: the reload may not have happened"
+    pending.mark(["a.service"], loaded=100.0)
+    assert pending.due("a.service", began(50)) is True, "its process is older than the new definition"
+    assert pending.due("a.service", began(150)) is False, "restarted (by the run or by systemd) after the load"
+    (tmp_path / "pending" / "a.service").write_text('{"loa')  # cut short by a kill
+    assert pending.due("a.service", began(150)) is True
+    pending.clear(["a.service"])
+    assert pending.stamp_of("a.service") == (False, None)
+    assert PendingRestarts(None).due("a.service", began(1)) is False

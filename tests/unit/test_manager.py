@@ -12,6 +12,8 @@ import pytest
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils import _manager
 from ansible_collections.unitcraft.systemd.plugins.module_utils._file_plan import FilePlanner
+from ansible_collections.unitcraft.systemd.plugins.module_utils._pending import PendingRestarts
+from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import TriggerRecords
 from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import (
     TaskError,
     UnitTask,
@@ -53,7 +55,8 @@ class FakeModule:
             blocks = []
             for unit in names:
                 st = {"Id": unit, "LoadState": "not-found", "ActiveState": "inactive", "UnitFileState": "",
-                      "NeedDaemonReload": "no", "MainPID": "0", "Job": "", **self.states.get(unit, {})}
+                      "NeedDaemonReload": "no", "MainPID": "0", "Job": "",
+                      "ActiveEnterTimestampMonotonic": "1", **self.states.get(unit, {})}
                 blocks.append("\n".join(f"{k}={v}" for k, v in st.items()))
             return 0, "\n\n".join(blocks) + "\n", ""
         verb = next((a for a in argv[1:] if not a.startswith("--")), "")
@@ -114,6 +117,10 @@ def unit_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "etc-systemd-system"
     d.mkdir()
     monkeypatch.setattr(_manager, "unit_directory", lambda scope, root, home=None: str(d))
+    # the task's marks and trigger records go to the test's directory, never to the machine's /run or /var/lib
+    state = tmp_path / "state"
+    monkeypatch.setattr(_manager, "task_state", lambda scope, root, user: (
+        PendingRestarts(str(state / "pending")), TriggerRecords(str(state / "records"))))
     return d
 
 
@@ -180,7 +187,7 @@ def test_restarts_are_counted_from_zero_after_the_reset(unit_dir: Path) -> None:
 
     module = DiesOnce({"a.service": {"LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart",
                                      "NRestarts": "1"}})
-    with pytest.raises(TaskError, match=r"restarted it 1 time\(s\)"):
+    with pytest.raises(TaskError, match=r"keeps dying: 1 restart\(s\)"):
         run(module, params(name="a.service", sections=SERVICE, active=True))
     assert module.verbs() == ["daemon-reload", "reset-failed a.service", "restart a.service"]
 
@@ -505,3 +512,71 @@ def test_no_block_queues_and_does_not_wait(unit_dir: Path) -> None:
     assert starts and "--no-block" in starts[0]
     shows = [argv for argv in module.commands if "show" in argv]
     assert len(shows) == 2, "the state read before and the final read; no polling"
+
+
+# --- interrupted runs and triggers: marks and records, no file times -------------------------
+
+
+def test_the_restart_is_marked_before_the_file_is_written_and_the_mark_removed_once_queued(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep 1\n")
+    pending = unit_dir.parent / "state" / "pending"
+    seen: list[str] = []
+
+    class Watching(FakeModule):
+        def run_command(self, argv: list[str], **kw: Any) -> tuple[int, str, str]:
+            if "daemon-reload" in argv or "restart" in argv:
+                seen.append(f"{argv[-1]} marked={sorted(os.listdir(pending)) if pending.is_dir() else []}")
+            return super().run_command(argv, **kw)
+    module = Watching({"a.service": {"LoadState": "loaded", "ActiveState": "active"}})
+    run(module, params(name="a.service", sections=SERVICE))
+    assert seen == ["daemon-reload marked=['a.service']", "a.service marked=['a.service']"]
+    assert not pending.exists() or os.listdir(pending) == [], "the mark is gone once the restart is queued"
+
+
+def test_a_rerun_after_a_kill_before_the_restart_restarts_once_and_a_rerun_after_it_does_not(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep infinity\n\n[Install]\n"
+                                        "WantedBy=multi-user.target\n")
+    pending = PendingRestarts(str(unit_dir.parent / "state" / "pending"))
+    running = {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled",
+               "ExecMainStartTimestampMonotonic": "5000000"}  # began at monotonic 5 s
+    pending.mark(["a.service"])  # the killed run marked it, wrote the file, and died before the reload
+    module = FakeModule({"a.service": dict(running)})
+    first = run(module, params(name="a.service", sections=SERVICE, enabled=True, active=True))
+    assert first["units"][0]["restarted"] is True and first["units"][0]["restart_pending"] is True
+    assert module.verbs() == ["reset-failed a.service", "restart a.service"]
+    assert pending.stamp_of("a.service") == (False, None)
+    # killed after its restart was queued: the unit began after the load stamp, only the mark is left
+    pending.mark(["a.service"], loaded=4.0)
+    again = FakeModule({"a.service": dict(running)})
+    second = run(again, params(name="a.service", sections=SERVICE, enabled=True, active=True))
+    assert second["units"][0]["restarted"] is False and again.verbs() == []
+    assert pending.stamp_of("a.service") == (False, None), "the stale mark is removed"
+
+
+def test_check_mode_reports_a_pending_restart_and_keeps_the_mark(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep infinity\n")
+    pending = PendingRestarts(str(unit_dir.parent / "state" / "pending"))
+    pending.mark(["a.service"])
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "active",
+                                       "ExecMainStartTimestampMonotonic": "5000000"}}, check_mode=True)
+    result = run(module, params(name="a.service", sections=SERVICE))
+    assert result["changed"] is True and result["units"][0]["restarted"] is True and module.verbs() == []
+    assert pending.stamp_of("a.service")[0] is True
+
+
+def test_trigger_content_restarts_once_whatever_its_mtime(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text("[Service]\nExecStart=/usr/bin/sleep infinity\n")
+    conf = unit_dir.parent / "app.conf"
+    conf.write_text("v1")
+    running = {"LoadState": "loaded", "ActiveState": "active", "ExecMainStartTimestampMonotonic": "1"}
+    task = params(name="a.service", sections=SERVICE, restart_triggers=[str(conf)])
+    first = run(FakeModule({"a.service": dict(running)}), task)  # no record yet: times decide, once
+    assert first["units"][0]["restarted"] is True
+    assert run(FakeModule({"a.service": dict(running)}), task)["units"][0]["restarted"] is False, "recorded: same content"
+    os.utime(conf, (2e9, 2e9))  # a future mtime
+    assert run(FakeModule({"a.service": dict(running)}), task)["units"][0]["restarted"] is False
+    conf.write_text("v2")
+    os.utime(conf, (1e9, 1e9))  # new content with an old mtime
+    third = run(FakeModule({"a.service": dict(running)}), task)
+    assert third["units"][0]["restarted"] is True and third["units"][0]["restart_triggered_by"] == [str(conf)]
+    assert run(FakeModule({"a.service": dict(running)}), task)["units"][0]["restarted"] is False
