@@ -210,6 +210,24 @@ def journal_cursor(host: bench.Container) -> str:
     return lines[-1][len(marker):].strip()
 
 
+def journal_barrier(host: bench.Container, timeout: float = 30) -> None:
+    """Wait until journald has stored every message sent to its native socket before this call.
+
+    PID 1 logs through that socket, whose datagrams journald reads in order: a marker sent
+    through it now is stored after all of them. `journalctl --sync` alone once left a
+    unit's "Started" line out of the journal on a machine at load 16 (systemd 252) although
+    the unit ran its new process; a message still queued in the socket would explain it.
+    """
+    script = ('m="unitcraft-barrier-$$-$(date +%s%N)"; printf "MESSAGE=%s\\n" "$m" | logger --journald || exit 2; '
+              f'end=$(( $(date +%s) + {int(timeout)} )); '
+              'until journalctl -q -o cat "MESSAGE=$m" | grep -q .; do '
+              '[ "$(date +%s)" -lt "$end" ] || exit 1; sleep 0.05; done')
+    proc = host.exec("sh", "-c", script, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"journald did not store a marker within {timeout} s (rc {proc.returncode}): "
+                             f"{proc.stderr.strip()}")
+
+
 def manager_messages(host: bench.Container, unit: str, cursor: str | None) -> list[str]:
     """What PID 1 logged about the unit after the cursor (its UNIT= field), in order.
 
@@ -353,7 +371,9 @@ class SystemctlFaults(SystemctlCounter):
     each, as SystemctlCounter does. Disarmed, every call then runs /usr/bin/systemctl.
     Armed with N (`arm(n)`), the N-th call sends SIGKILL to the module's Python process and
     exits without running systemctl: the calls before it were made, it and the rest were
-    not. Armed with N and a delay (`arm(n, delay=R)`), the N-th call starts a detached
+    not. Armed with N and `after` (`arm(n, after=True)`), the N-th call runs systemctl and
+    then kills the module before it reads the answer: the call took effect, the module never
+    knew. Armed with N and a delay (`arm(n, delay=R)`), the N-th call starts a detached
     `sleep R; kill -9 MODULE` and runs: the module dies R seconds later, wherever it is
     (waiting for its jobs, settling). The killer checks that the PID is still the module
     (its start time) before it kills; it holds none of the call's pipes or locks, so the
@@ -363,7 +383,7 @@ class SystemctlFaults(SystemctlCounter):
     STATE = "/run/unitcraft-test-faults"
     LOG = f"{STATE}/log"
     EVENTS = f"{STATE}/events"  # N, what (killed, delay, missed), module PID, detail
-    ARMED = f"{STATE}/armed"  # "N kill" or "N delay SECONDS"
+    ARMED = f"{STATE}/armed"  # "N kill", "N after" or "N delay SECONDS"
     SCRIPT = (
         "#!/bin/sh\n"
         "# test-only: kills the calling module at a chosen systemctl process; removed at the end of the test\n"
@@ -380,6 +400,12 @@ class SystemctlFaults(SystemctlCounter):
         "if [ \"$n\" = \"$at\" ] && [ \"$mode\" = kill ]; then\n"
         "    kill -KILL \"$owner\" && printf '%s\\tkilled\\t%s\\tat the call\\n' \"$n\" \"$owner\" >> \"$state/events\"\n"
         "    exit 137\n"
+        "fi\n"
+        "if [ \"$n\" = \"$at\" ] && [ \"$mode\" = after ]; then\n"
+        "    exec 9>&-\n"
+        "    /usr/bin/systemctl \"$@\"; rc=$?\n"
+        "    kill -KILL \"$owner\" && printf '%s\\tkilled\\t%s\\tright after the call (rc %s)\\n' \"$n\" \"$owner\" \"$rc\" >> \"$state/events\"\n"
+        "    exit \"$rc\"\n"
         "fi\n"
         "if [ \"$n\" = \"$at\" ] && [ \"$mode\" = delay ]; then\n"
         "    started=$(cut -d' ' -f22 /proc/$owner/stat)\n"
@@ -403,10 +429,12 @@ class SystemctlFaults(SystemctlCounter):
         super().remove()
         self.host.exec("rm", "-rf", self.STATE)
 
-    def arm(self, n: int, delay: float | None = None) -> None:
-        """Kill the module at its n-th systemctl process (counted from the last reset), or `delay` s later."""
+    def arm(self, n: int, delay: float | None = None, after: bool = False) -> None:
+        """Kill the module at its n-th systemctl process (counted from the last reset) instead of
+        running it; `delay` s after the process began; or, `after`, once it has run, before the
+        module reads its answer."""
         self.reset()
-        plan = f"{n} kill" if delay is None else f"{n} delay {delay:.3f}"
+        plan = f"{n} delay {delay:.3f}" if delay is not None else f"{n} after" if after else f"{n} kill"
         self.host.exec("sh", "-c", f"echo '{plan}' > {self.ARMED}")
 
     def disarm_task(self) -> dict[str, Any]:

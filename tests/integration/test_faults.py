@@ -3,8 +3,9 @@
 
 One `unit` task manages three services (`units:`). Each round changes their definition
 (`Environment=VERSION=k` to `k+1`: a file change, one reload and three restarts), kills the
-module at its N-th systemctl process (`systemctl_faults`, tests/integration/conftest.py) or
-a random moment after it, then, in the same play, disarms the wrapper and reruns the task.
+module at its N-th systemctl process (`systemctl_faults`, tests/integration/conftest.py),
+right after a call that changes state (it took effect, the module never read the answer) or
+at a random moment after a call, then, in the same play, disarms the wrapper and reruns the task.
 Then every unit must be active, enabled, with no reload pending, its process running the
 current definition (VERSION in /proc/MAINPID/environ), started exactly once across the
 killed run and the rerun (systemd's "Started" lines in the journal); /etc/systemd/system
@@ -22,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from conftest import REPO_ROOT, BenchHost, SystemctlFaults, journal_cursor, started_lines
+from conftest import (REPO_ROOT, BenchHost, SystemctlFaults, journal_barrier, journal_cursor, manager_messages,
+                      started_lines)
 
 UNITS = ("ucfault-a.service", "ucfault-b.service", "ucfault-c.service")
 UNIT_DIR = "/etc/systemd/system"
@@ -74,8 +76,10 @@ def converge_problems(host: BenchHost, version: int, cursor: str, expected_files
                       starts: int = 1) -> list[str]:
     """What is not converged on `version`: [] when every unit runs it, started `starts` times since the cursor."""
     problems = []
+    journal_barrier(host)
     for unit in UNITS:
-        st = host.systemctl_show(unit, "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload", "MainPID")
+        st = host.systemctl_show(unit, "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload", "MainPID",
+                                 "ExecMainStartTimestamp")
         wanted = {"ActiveState": "active", "UnitFileState": "enabled", "NeedDaemonReload": "no"}
         wrong = [f"{key}={st.get(key)}" for key, value in wanted.items() if st.get(key) != value]
         if wrong:
@@ -87,7 +91,12 @@ def converge_problems(host: BenchHost, version: int, cursor: str, expected_files
                             f"not VERSION={version}")
         started = started_lines(host, unit, cursor)
         if len(started) != starts:
-            problems.append(f"{unit}: started {len(started)} times since the round began, not {starts}")
+            said = manager_messages(host, unit, cursor)
+            journald = host.exec("journalctl", "-q", "--no-pager", f"--after-cursor={cursor}",
+                                 "_COMM=systemd-journal", check=False).stdout.strip()
+            problems.append(f"{unit}: started {len(started)} times since the round began, not {starts} "
+                            f"(PID 1 said: {said}; ExecMainStartTimestamp={st.get('ExecMainStartTimestamp')}; "
+                            f"journald said: {journald!r})")
     # a rerun that converged owes no restart: it removed every pending-restart mark (and its temporary file)
     marks = host.exec("sh", "-c", f"cd {MARKER_DIR} 2>/dev/null && ls -A | grep ucfault-", check=False).stdout.split()
     if marks:
@@ -104,6 +113,7 @@ class Round:
 
     n: int
     delay: float | None
+    after: bool = False  # killed once call n had run, before the module read its answer
     call: str = ""  # the systemctl call the kill was set at ("" when the task made fewer calls)
     killed: str | None = None  # the harness's word on the kill, None when no module died
     task_failed: bool = False
@@ -112,7 +122,7 @@ class Round:
     problems: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        where = f"N={self.n}" + (f" +{self.delay:.2f}s" if self.delay is not None else "")
+        where = f"N={self.n}" + (f" +{self.delay:.2f}s" if self.delay is not None else " after" if self.after else "")
         if self.killed:
             what = f"at `systemctl {self.call}`: killed {self.killed}"
         elif self.call:
@@ -148,12 +158,13 @@ class FaultRun:
         problems += converge_problems(self.host, self.version, cursor, self.expected_files, starts=2)
         return self.faults.calls_by_module(), problems
 
-    def kill_round(self, n: int, delay: float | None = None) -> Round:
-        """The next version killed at call n (or `delay` s after it), then, in the same play, rerun."""
+    def kill_round(self, n: int, delay: float | None = None, after: bool = False) -> Round:
+        """The next version killed at call n (right after it, or `delay` s after it began), then,
+        in the same play, rerun."""
         self.version += 1
-        r = Round(n, delay)
+        r = Round(n, delay, after)
         cursor = journal_cursor(self.host)
-        self.faults.arm(n, delay)
+        self.faults.arm(n, delay, after)
         options = {"settle": DELAY_SETTLE} if delay is not None else {}
         play = self.host.play([converge(self.version, **options), self.faults.disarm_task(),
                                converge(self.version)])
@@ -199,6 +210,8 @@ def test_a_converge_killed_at_any_systemctl_call_converges_on_the_next_run(
                 break  # the last task ended before its N-th call: a later N is no kill point either
             rounds.append(run.kill_round(n))
         beyond = [n for n in KILL_POINTS if n > rounds[-1].n]
+        # the call took effect, the module never knew: a reload done, a restart queued
+        rounds += [run.kill_round(i + 1, after=True) for i, v in enumerate(verbs) if v != "show"]
         delay_points = [verbs.index("reset-failed") + 1, last_change + 1, last_change + 2]
         rounds += [run.kill_round(n, round(rng.uniform(0, LONGEST_DELAY), 2)) for n in delay_points]
         elapsed = time.monotonic() - t0
@@ -209,7 +222,7 @@ def test_a_converge_killed_at_any_systemctl_call_converges_on_the_next_run(
     for r in rounds:
         if r.delay is None and len(r.calls) >= r.n and not r.killed:
             harness.append(f"N={r.n}: the task made {len(r.calls)} calls and was not killed at call {r.n}")
-        if r.delay is None and r.n <= certain and not r.killed:
+        if r.delay is None and (r.n <= certain or r.after) and not r.killed:
             harness.append(f"N={r.n}: a clean run makes at least {certain} calls, yet no kill")
         if r.delay is not None and not r.killed:
             harness.append(f"N={r.n} +{r.delay}s: the module ended before its killer fired")
@@ -219,10 +232,11 @@ def test_a_converge_killed_at_any_systemctl_call_converges_on_the_next_run(
     tried = [r for r in rounds if r.killed]
     converged = [r for r in tried if not r.problems]
     figure = (f"{host.flavour}: {len(converged)} of {len(tried)} kill points converged on the next run "
-              f"({sum(1 for r in tried if r.delay is None)} at a systemctl call, "
+              f"({sum(1 for r in tried if r.delay is None and not r.after)} at a systemctl call, "
+              f"{sum(1 for r in tried if r.after)} right after one, "
               f"{sum(1 for r in tried if r.delay is not None)} at a random moment after one; "
               f"a clean run makes {len(reference)} systemctl calls; seed {seed}; {elapsed:.0f} s)")
-    last = next(r for r in rounds if r.delay is None and not r.killed) if beyond else None
+    last = next(r for r in rounds if r.delay is None and not r.after and not r.killed) if beyond else None
     skipped = [f"N={n}: not run: the task of N={last.n} ended after {len(last.calls)} calls"
                for n in beyond if last is not None]
     report = "\n".join([figure, *(r.describe() for r in rounds), *skipped, *harness]) + "\n"
