@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import glob
 import grp
 import os
 import pwd
@@ -78,7 +79,10 @@ def install_file(module: Any, path: str, text: str, mode: Any, owner: str | None
     directory = os.path.dirname(path)
     make_directories(directory, dir_ids)
     backup_file = module.backup_local(path) if backup and os.path.exists(path) else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    prefix = f".{os.path.basename(path)}."
+    for stale in glob.glob(os.path.join(glob.escape(directory), glob.escape(prefix) + "*.tmp")):
+        os.unlink(stale)  # left by a run killed while it wrote this file
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8", errors="surrogateescape"))

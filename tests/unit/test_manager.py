@@ -666,3 +666,10 @@ def test_scope_user_without_the_connecting_users_manager_is_refused_before_any_c
         run(module, params(name="a.service", scope="user", sections=SERVICE, active=True))
     assert str(tmp_path / "run-user" / "systemd" / "private") in caught.value.msg
     assert module.commands == [] and list(unit_dir.iterdir()) == []
+
+
+def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_write(unit_dir: Path) -> None:
+    (unit_dir / ".a.service.k1ll3d.tmp").write_text("[Service]\nExecSt")  # killed half-way
+    (unit_dir / ".other.service.x.tmp").write_text("not ours to remove")
+    run(FakeModule(), params(name="a.service", sections=SERVICE))
+    assert sorted(p.name for p in unit_dir.iterdir()) == [".other.service.x.tmp", "a.service"]
