@@ -98,13 +98,18 @@ def remove_services(host: BenchHost, *names: str) -> None:
             f" rm -rf {dirs} {records} {SHARED}; systemctl daemon-reload; systemctl reset-failed", check=False)
 
 
+def ready_for_both(host: BenchHost, label: str) -> dict[str, str]:
+    """The program in place, no hash of an earlier run left, and a secret per service (as play variables)."""
+    install_program(host)
+    forget_seen(host, *SERVICES)
+    return {f"secret_{name}": f"{name}-{label}-{digest(name)[:12]}" for name in SERVICES}
+
+
 @pytest.fixture()
 def two_services(bench_host: BenchHost) -> Iterator[dict[str, str]]:
     """huobi and binance, each with a credential apikey of its own secret, run by the daemon role."""
     host = bench_host
-    install_program(host)
-    secrets = {f"secret_{name}": f"{name}-s3cr3t-{digest(name)[:12]}" for name in SERVICES}
-    forget_seen(host, *SERVICES)
+    secrets = ready_for_both(host, "s3cr3t")
     try:
         for name in SERVICES:
             host.play(role(name, f"secret_{name}"), extra_vars=secrets)
@@ -220,9 +225,7 @@ def legacy_collections(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_a_play_of_the_host_wide_layout_moves_each_service_to_its_own_file_restarting_it_once(
         bench_host: BenchHost, legacy_collections: str) -> None:
     host = bench_host
-    install_program(host)
-    secrets = {f"secret_{name}": f"{name}-old-layout-{digest(name)[:12]}" for name in SERVICES}
-    forget_seen(host, *SERVICES)
+    secrets = ready_for_both(host, "old-layout")
     try:
         # the old layout, written by the role as main had it: one file for both, loaded by name
         for name in SERVICES:
