@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
+import re
 import tempfile
 from typing import Any
 
@@ -24,6 +27,37 @@ def read_text(path: str) -> str | None:
 def is_vendor_path(path: str, root: str | None = None) -> bool:
     rel = "/" + os.path.relpath(path, root).lstrip("/") if root else path
     return rel.startswith(VENDOR_DIRS)
+
+
+# a symbolic mode as chmod(1) and Ansible's file modules take it: u=rw,g=r,o=r or a+x
+_SYMBOLIC_MODE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])(?:[-+=](?:[rwxXst]*|[ugo]))*"
+                            r"(?:,[ugoa]*[-+=](?:[rwxXst]*|[ugo])(?:[-+=](?:[rwxXst]*|[ugo]))*)*$")
+
+
+def attribute_problem(mode: Any, owner: str | None, group: str | None) -> str | None:
+    """What is wrong with a file's mode, owner or group, named by attribute; None when all can be applied.
+
+    Checked while planning, so that a bad attribute is refused before any file is written.
+    """
+    if mode is not None:
+        if isinstance(mode, bool) or not isinstance(mode, (int, str)):
+            return f"mode: {mode!r} is not a mode (give an octal string such as '0644')"
+        if isinstance(mode, int) and not 0 <= mode <= 0o7777:
+            return f"mode: {mode} is not a mode (0 to 0o7777; as a string, '0644')"
+        if isinstance(mode, str) and not (re.fullmatch(r"[0-7]{1,4}", mode) or _SYMBOLIC_MODE.match(mode)):
+            return (f"mode: {mode!r} is neither an octal mode (such as '0644') nor a symbolic one "
+                    "(such as 'u=rw,g=r,o=r')")
+    if owner is not None and not str(owner).isdigit():
+        try:
+            pwd.getpwnam(str(owner))
+        except KeyError:
+            return f"owner: no user {owner!r} on the target"
+    if group is not None and not str(group).isdigit():
+        try:
+            grp.getgrnam(str(group))
+        except KeyError:
+            return f"group: no group {group!r} on the target"
+    return None
 
 
 def make_directories(path: str, ids: tuple[int, int] | None = None) -> None:

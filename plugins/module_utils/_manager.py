@@ -69,6 +69,8 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager im
     UserAccount,
     UserManagerError,
     ensure_linger,
+    own_manager_missing,
+    running_user_managers,
 )
 
 HIERARCHICAL_DROPINS = 245  # first systemd to read `foo-.service.d/` and `service.d/`
@@ -109,6 +111,7 @@ class UnitTask:
         self.plans: list[UnitPlan] = []
         self.instances: dict[str, list[dict[str, str]]] = {}  # template -> its loaded instances' status
         self.daemon_reloaded = False
+        self.user_managers_reloaded: list[str] = []  # scope global: the running managers told of the change
         self.restarted: set[str] = set()
         self.counted_from_zero: set[str] = set()  # reset-failed before their start: NRestarts began at 0
         self.queued: list[str] = []
@@ -323,6 +326,10 @@ class UnitTask:
     def prepare_user(self) -> None:
         """Lingering on first (it starts the user's manager); then there must be a manager to talk to."""
         if self.user is None:
+            if self.scope == "user" and self.root is None:
+                refusal = own_manager_missing()
+                if refusal:
+                    raise TaskError(refusal)
             return
         if self.linger:
             self.linger_changed = ensure_linger(self.systemctl, self.user, True, self.check_mode,
@@ -358,10 +365,12 @@ class UnitTask:
         disk_changed = any(p.file_changed for p in self.plans) or links_change(verbs)
         if self.check_mode:
             self.daemon_reloaded = self._reload_wanted(disk_changed)
+            self.user_managers_reloaded = self._reload_user_managers(disk_changed, dry=True)
             self.restarted.update(verbs["restart"])
             self._linger_off()
             return self.result(final={})
         self._apply(verbs)
+        self.user_managers_reloaded = self._reload_user_managers(disk_changed)
         self._linger_off()
         result = self.result(final=self._final_state())
         problems = self.failures + [o.describe() for o in self.outcomes.values() if not o.ok]
@@ -369,6 +378,20 @@ class UnitTask:
             raise TaskError(f"{len(problems)} problem(s); everything else the task planned was done:\n"
                             + "\n".join(problems), result)
         return result
+
+    def _reload_user_managers(self, disk_changed: bool, dry: bool = False) -> list[str]:
+        """scope global: every user manager that runs re-reads the units it shares (one reload each)."""
+        if self.scope != "global" or self.root is not None or not disk_changed or not self.daemon_reload:
+            return []
+        reloaded = []
+        for account in running_user_managers():
+            try:
+                if not dry:
+                    Systemctl(self.module, scope="user", user=account).daemon_reload()
+                reloaded.append(account.name)
+            except SystemctlError as exc:  # a manager that went away meanwhile: say so, the files are in place
+                self.warnings.append(f"the user manager of {account.name} was not reloaded: {exc}")
+        return reloaded
 
     def _linger_off(self) -> None:
         """Lingering off comes last: it may stop the manager the task has just talked to."""

@@ -204,6 +204,12 @@ restart_triggered_by:
   type: list
   elements: str
   sample: [/etc/chrony/chrony.conf]
+differs_only_in_form:
+  description: The drop-in on the target already said what O(sections) says, in another form, so it was
+    left as it was - or rewritten with O(rewrite_equivalent=true) - and the unit was not restarted.
+  returned: when true
+  type: bool
+  sample: true
 restart_pending:
   description: An earlier run was killed or failed before the restart it owed the unit, and this task
     made it.
@@ -267,6 +273,13 @@ systemctl_calls:
   returned: always
   type: int
   sample: 2
+user_managers_reloaded:
+  description: With O(scope=global), the users whose running manager was reloaded after the task changed
+    the drop-in (or would be, in check mode).
+  returned: when O(scope=global)
+  type: list
+  elements: str
+  sample: [alice]
 units:
   description: The same result as a one-item list, as returned by M(unitcraft.systemd.unit).
   returned: always

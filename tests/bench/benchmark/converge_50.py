@@ -60,6 +60,16 @@ class Checks:
             self.failures.append(message)
             print(f"CHECK FAILED: {message}", flush=True)
 
+    def exit_status(self, checked: str) -> int:
+        """Print the failed checks, or what was checked when none failed; 1 when one failed."""
+        if self.failures:
+            print(f"\n{len(self.failures)} check(s) failed:")
+            for failure in self.failures:
+                print(f"  - {failure}")
+            return 1
+        print(checked)
+        return 0
+
 
 @dataclasses.dataclass
 class Figures:
@@ -235,15 +245,8 @@ def main() -> int:
         ratio = statistics.median(r.unchanged) / statistics.median(r.ping)
         print(f"unchanged run / ping (pipelining {'on' if r.pipelining else 'off'}): {ratio:.2f}x  "
               f"(target <= {UNCHANGED_TARGET}x: {verdict(ratio, UNCHANGED_TARGET)})")
-    if not checks.failures:
-        print("checked: exactly one daemon-reload in each first converge, none in the unchanged runs; "
-              "every unit active and enabled after every run")
-    if checks.failures:
-        print(f"\n{len(checks.failures)} check(s) failed:")
-        for failure in checks.failures:
-            print(f"  - {failure}")
-        return 1
-    return 0
+    return checks.exit_status("checked: exactly one daemon-reload in each first converge, none in the unchanged "
+                              "runs; every unit active and enabled after every run")
 
 
 if __name__ == "__main__":
