@@ -148,6 +148,7 @@ options:
       - O(content) is compared byte for byte, always.
     type: bool
     default: false
+"""
 
     RELOAD = r"""
 options:
