@@ -168,8 +168,12 @@ class CredentialPlan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.write or self.fix_file or self.fix_directory or self.create_directory or self.remove
-                    or self.remove_directory)
+        return bool(self.write or self.fix_file or self.fix_directory or self.create_directory or self.gone)
+
+    @property
+    def gone(self) -> list[str]:
+        """What the task removes: files, then the unit's emptied directory."""
+        return [*self.remove, *([self.remove_directory] if self.remove_directory else [])]
 
 
 class CredentialTask:
@@ -473,8 +477,7 @@ class CredentialTask:
         after_secret = "(secret, changed, not shown)" if plan.write else "(secret, not shown)"
         after_sealed = self._sealed_after(plan) or self.key
         after = describe(self.state == "present", after_sealed, FILE_MODE, self.owner, after_secret)
-        gone = [*plan.remove, *([plan.remove_directory] if plan.remove_directory else [])]
-        removed = "".join(f"removed: {path}\n" for path in gone)
+        removed = "".join(f"removed: {path}\n" for path in plan.gone)
         return {"before": before, "after": after + removed,
                 "before_header": plan.path if plan.file.exists else f"{plan.path} (absent)",
                 "after_header": plan.path if self.state == "present" else f"{plan.path} (absent)"}
@@ -487,7 +490,7 @@ class CredentialTask:
             "path": plan.path,
             "value_changed": plan.write,
             "sealed_with": self._sealed_after(plan),
-            "removed": [*plan.remove, *([plan.remove_directory] if plan.remove_directory else [])],
+            "removed": plan.gone,
             "reasons": list(plan.reasons),
             "load_directive": plan.load_directive,
             "load_value": plan.load_value,

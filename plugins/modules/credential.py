@@ -106,7 +106,7 @@ options:
       - Read from the files on disk (the whole unit search path, vendor and runtime directories included); a unit
         whose file was deleted while it keeps running is not seen.
       - For retiring a host-wide credential once the last unit that loads it by name has moved to its own file
-        (RV(shared_files)); the M(unitcraft.systemd.daemon) role does that.
+        (RV(shared_files)); the C(unitcraft.systemd.daemon) role does that.
     type: bool
     default: false
   scope:
