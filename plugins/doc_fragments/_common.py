@@ -134,6 +134,20 @@ options:
     description:
       - Group of the file. Unset means the connecting user's group.
     type: str
+  rewrite_equivalent:
+    description:
+      - What to do with a file on the target that already says the same as O(sections) in another
+        form - the same sections, directives and values (in the same order per directive) as
+        P(unitcraft.systemd.from_unit#filter) reads them, with other comments, spacing, continuation
+        lines or section order. This is what a unit written by M(ansible.builtin.template) looks like
+        when a play moves to this collection.
+      - V(false) leaves such a file as it is - C(changed=false), no restart, and
+        C(differs_only_in_form=true) in the result (per unit in C(units) of M(unitcraft.systemd.unit)).
+      - V(true) rewrites it into the collection's form (C(changed=true), one daemon-reload), still
+        without restarting the unit - its definition is the same.
+      - O(content) is compared byte for byte, always.
+    type: bool
+    default: false
 """
 
     RELOAD = r"""

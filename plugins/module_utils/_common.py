@@ -37,6 +37,7 @@ FILE_OPTIONS: dict[str, dict[str, Any]] = {
     "mode": {"type": "raw", "default": "0644"},
     "owner": {"type": "str"},
     "group": {"type": "str"},
+    "rewrite_equivalent": {"type": "bool", "default": False},
 }
 
 RUNTIME_OPTIONS: dict[str, dict[str, Any]] = {

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
-from ansible_collections.unitcraft.systemd.plugins.module_utils._install import is_vendor_path, read_text
+from ansible_collections.unitcraft.systemd.plugins.module_utils._install import attribute_problem, is_vendor_path, read_text
 from ansible_collections.unitcraft.systemd.plugins.module_utils._requests import TaskError, UnitRequest
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import UnitFileError, install_section, parse_unit, render_unit
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName
@@ -48,6 +49,7 @@ class UnitPlan:
     restart_triggered_by: list[str] = field(default_factory=list)
     restart_pending: bool = False  # an earlier run was killed before this unit's restart
     stale_mark: bool = False  # an earlier run's mark, whose restart was made: to remove
+    differs_only_in_form: bool = False  # the file on disk says what `sections` says, in another form
     trigger_digests: dict[str, str] | None = None  # the triggers' content now (read once)
     trigger_record: dict[str, str] | None = None  # what the record says they held
     record_update: dict[str, str] | None = None  # digests to record before the restart
@@ -59,6 +61,37 @@ class UnitPlan:
     @property
     def changed(self) -> bool:
         return self.file_changed or self.attrs_changed or bool(self.actions) or bool(self.stopped_instances)
+
+
+def same_directives(before: str, after: str, unit: str) -> bool:
+    """Both texts give the same sections, directives and values (in order per directive), as
+    from_unit reads them: comments, spacing, continuation lines and section order do not count."""
+    try:
+        return _spaced(parse_unit(before, unit=unit)) == _spaced(parse_unit(after, unit=unit))
+    except UnitFileError:
+        return False
+
+
+def _spaced(sections: Any) -> Any:
+    """Values with runs of white space outside quotes folded to one space (a continuation line's indent)."""
+    if isinstance(sections, dict):
+        return {key: _spaced(value) for key, value in sections.items()}
+    if isinstance(sections, list):
+        return [_spaced(value) for value in sections]
+    folded, quote, space = [], "", False
+    for char in str(sections).strip():
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char.isspace():
+            space = True
+            continue
+        if space:
+            folded.append(" ")
+            space = False
+        folded.append(char)
+    return "".join(folded)
 
 
 class FilePlanner:
@@ -81,9 +114,18 @@ class FilePlanner:
         if is_vendor_path(path, self.root):
             raise TaskError(f"unit {request.name}: {path} is a vendor file; this module only writes and "
                             "removes files in the admin directory (use dropin to change a vendor unit)")
+        if request.state == "present":
+            problem = attribute_problem(request.mode, request.owner, request.group)
+            if problem:
+                raise TaskError(f"unit {request.name}: {problem}; nothing was changed")
         before = None if os.path.islink(path) else read_text(path)
         after = self._render(request)
         plan = UnitPlan(request=request, path=path, before=before, after=after)
+        if request.sections is not None and before is not None and after is not None and after != before \
+                and same_directives(before, after, request.name):
+            plan.differs_only_in_form = True  # adopted as it is, or rewritten: no restart either way
+            if not request.rewrite_equivalent:
+                plan.after = after = before
         if request.state == "absent":
             plan.file_changed = before is not None
         elif after is not None:

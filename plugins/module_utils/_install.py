@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import glob
+import grp
 import os
+import pwd
+import re
 import tempfile
 from typing import Any
 
@@ -26,6 +30,37 @@ def is_vendor_path(path: str, root: str | None = None) -> bool:
     return rel.startswith(VENDOR_DIRS)
 
 
+# a symbolic mode as chmod(1) and Ansible's file modules take it: u=rw,g=r,o=r or a+x
+_SYMBOLIC_MODE = re.compile(r"^[ugoa]*[-+=](?:[rwxXst]*|[ugo])(?:[-+=](?:[rwxXst]*|[ugo]))*"
+                            r"(?:,[ugoa]*[-+=](?:[rwxXst]*|[ugo])(?:[-+=](?:[rwxXst]*|[ugo]))*)*$")
+
+
+def attribute_problem(mode: Any, owner: str | None, group: str | None) -> str | None:
+    """What is wrong with a file's mode, owner or group, named by attribute; None when all can be applied.
+
+    Checked while planning, so that a bad attribute is refused before any file is written.
+    """
+    if mode is not None:
+        if isinstance(mode, bool) or not isinstance(mode, (int, str)):
+            return f"mode: {mode!r} is not a mode (give an octal string such as '0644')"
+        if isinstance(mode, int) and not 0 <= mode <= 0o7777:
+            return f"mode: {mode} is not a mode (0 to 0o7777; as a string, '0644')"
+        if isinstance(mode, str) and not (re.fullmatch(r"[0-7]{1,4}", mode) or _SYMBOLIC_MODE.match(mode)):
+            return (f"mode: {mode!r} is neither an octal mode (such as '0644') nor a symbolic one "
+                    "(such as 'u=rw,g=r,o=r')")
+    if owner is not None and not str(owner).isdigit():
+        try:
+            pwd.getpwnam(str(owner))
+        except KeyError:
+            return f"owner: no user {owner!r} on the target"
+    if group is not None and not str(group).isdigit():
+        try:
+            grp.getgrnam(str(group))
+        except KeyError:
+            return f"group: no group {group!r} on the target"
+    return None
+
+
 def make_directories(path: str, ids: tuple[int, int] | None = None) -> None:
     """Create `path` and its missing parents (0755), owned by `ids` (uid, gid) when given, e.g. ~/.config."""
     missing = []
@@ -44,7 +79,10 @@ def install_file(module: Any, path: str, text: str, mode: Any, owner: str | None
     directory = os.path.dirname(path)
     make_directories(directory, dir_ids)
     backup_file = module.backup_local(path) if backup and os.path.exists(path) else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    prefix = f".{os.path.basename(path)}."
+    for stale in glob.glob(os.path.join(glob.escape(directory), glob.escape(prefix) + "*.tmp")):
+        os.unlink(stale)  # left by a run killed while it wrote this file
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8", errors="surrogateescape"))

@@ -69,6 +69,8 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager im
     UserAccount,
     UserManagerError,
     ensure_linger,
+    own_manager_missing,
+    running_user_managers,
 )
 
 HIERARCHICAL_DROPINS = 245  # first systemd to read `foo-.service.d/` and `service.d/`
@@ -109,11 +111,13 @@ class UnitTask:
         self.plans: list[UnitPlan] = []
         self.instances: dict[str, list[dict[str, str]]] = {}  # template -> its loaded instances' status
         self.daemon_reloaded = False
+        self.user_managers_reloaded: list[str] = []  # scope global: the running managers told of the change
         self.restarted: set[str] = set()
         self.counted_from_zero: set[str] = set()  # reset-failed before their start: NRestarts began at 0
         self.queued: list[str] = []
         self.outcomes: dict[str, Outcome] = {}
         self.last_read: dict[str, dict[str, str]] = {}  # status the gate read after the last verb
+        self.read_at: float | None = None  # monotonic time of the plan's `show`
         self.failures: list[str] = []
         self.warnings: list[str] = []
 
@@ -207,6 +211,8 @@ class UnitTask:
         # a template or prefix drop-in configures come from globs in the same `show`.
         shown = [p.name for p in self.plans if p.request.is_unit]
         groups = {p.name: p.request.members_glob for p in self.plans if p.request.members_glob}
+        # before the call: how long a unit has been up is then never overstated, however late the gate looks
+        self.read_at = time.monotonic()
         if self.systemctl.live:
             if groups:
                 blocks = self.systemctl.show_units(shown + sorted(set(groups.values())), SHOW_PROPERTIES)
@@ -305,7 +311,7 @@ class UnitTask:
             return {}
         before = {p.name: p.status for p in self.plans}
         before.update({u: {**before.get(u, {}), "NRestarts": "0"} for u in self.counted_from_zero})
-        outcomes = self.gate.wait(wants, since, before, rows, since_monotonic)
+        outcomes = self.gate.wait(wants, since, before, rows, since_monotonic, read_at=self.read_at)
         self.outcomes.update(outcomes)
         for outcome in outcomes.values():
             if outcome.ok and outcome.health == RECOVERED:
@@ -323,6 +329,10 @@ class UnitTask:
     def prepare_user(self) -> None:
         """Lingering on first (it starts the user's manager); then there must be a manager to talk to."""
         if self.user is None:
+            if self.scope == "user" and self.root is None:
+                refusal = own_manager_missing()
+                if refusal:
+                    raise TaskError(refusal)
             return
         if self.linger:
             self.linger_changed = ensure_linger(self.systemctl, self.user, True, self.check_mode,
@@ -358,10 +368,12 @@ class UnitTask:
         disk_changed = any(p.file_changed for p in self.plans) or links_change(verbs)
         if self.check_mode:
             self.daemon_reloaded = self._reload_wanted(disk_changed)
+            self.user_managers_reloaded = self._reload_user_managers(disk_changed, dry=True)
             self.restarted.update(verbs["restart"])
             self._linger_off()
             return self.result(final={})
         self._apply(verbs)
+        self.user_managers_reloaded = self._reload_user_managers(disk_changed)
         self._linger_off()
         result = self.result(final=self._final_state())
         problems = self.failures + [o.describe() for o in self.outcomes.values() if not o.ok]
@@ -369,6 +381,20 @@ class UnitTask:
             raise TaskError(f"{len(problems)} problem(s); everything else the task planned was done:\n"
                             + "\n".join(problems), result)
         return result
+
+    def _reload_user_managers(self, disk_changed: bool, dry: bool = False) -> list[str]:
+        """scope global: every user manager that runs re-reads the units it shares (one reload each)."""
+        if self.scope != "global" or self.root is not None or not disk_changed or not self.daemon_reload:
+            return []
+        reloaded = []
+        for account in running_user_managers():
+            try:
+                if not dry:
+                    Systemctl(self.module, scope="user", user=account).daemon_reload()
+                reloaded.append(account.name)
+            except SystemctlError as exc:  # a manager that went away meanwhile: say so, the files are in place
+                self.warnings.append(f"the user manager of {account.name} was not reloaded: {exc}")
+        return reloaded
 
     def _linger_off(self) -> None:
         """Lingering off comes last: it may stop the manager the task has just talked to."""
@@ -380,7 +406,8 @@ class UnitTask:
         if self.check_mode or not self.systemctl.live:
             return {}
         if not self.daemon_reloaded and not any(p.actions for p in self.plans):
-            return {p.name: p.status for p in self.plans}  # nothing ran: what we read is still true
+            # nothing ran: what was read is still true, and the gate's later look at a unit it watched truer
+            return {p.name: self.last_read.get(p.name, p.status) for p in self.plans}
         shown = [p.name for p in self.plans if p.request.is_unit]
         if shown and all(u in self.last_read for u in shown):
             return {u: self.last_read[u] for u in shown}  # the gate read them after every change

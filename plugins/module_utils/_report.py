@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._file_plan import UnitPlan
-from ansible_collections.unitcraft.systemd.plugins.module_utils._runtime_plan import ENABLED_STATES, MASKED_STATES, RUNNING_STATES
+from ansible_collections.unitcraft.systemd.plugins.module_utils._runtime_plan import ENABLED_STATES, MASKED_STATES
 
+UP_STATES = frozenset({"active", "reloading"})
 FILE_STATE_VERBS = (("enable", "enabled"), ("reenable", "enabled"), ("disable", "disabled"),
                     ("mask", "masked"), ("unmask", "unknown"))
 
@@ -53,7 +54,8 @@ class Reporter:
             "file_changed": plan.file_changed,
             "enabled": ufs in ENABLED_STATES if ufs not in ("unknown", "") else None,
             "unit_file_state": ufs,
-            "active": active_state in RUNNING_STATES if active_state not in ("", "unknown") else None,
+            # what active_state says: a unit on its way (activating, between two restarts) is not active yet
+            "active": active_state in UP_STATES if active_state not in ("", "unknown") else None,
             "active_state": active_state or "unknown",
             "restarted": req.name in self.task.restarted,
             "queued": req.name in self.task.queued,
@@ -76,6 +78,8 @@ class Reporter:
             result["main_pid"] = int(final["MainPID"] or 0)
         if plan.restart_pending:
             result["restart_pending"] = True
+        if plan.differs_only_in_form:
+            result["differs_only_in_form"] = True
         outcome = self.task.outcomes.get(req.name)
         result["health"] = outcome.health if outcome is not None else ("queued" if result["queued"] else "none")
         result["restarts_seen"] = outcome.restarts_seen if outcome is not None else 0
@@ -101,6 +105,8 @@ class Reporter:
             "queued": list(self.task.queued),
             "systemctl_calls": self.task.systemctl.calls,
         }
+        if self.task.scope == "global":
+            result["user_managers_reloaded"] = list(self.task.user_managers_reloaded)
         if self.task.user is not None:
             result["user"] = self.task.user.name
             if self.task.linger is not None:

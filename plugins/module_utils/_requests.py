@@ -19,7 +19,8 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name impor
 )
 
 PER_UNIT_KEYS = ("sections", "content", "state", "enabled", "masked", "active", "restart_on_change",
-                 "restart_triggers", "validate", "lint", "backup", "mode", "owner", "group", "dropin")
+                 "restart_triggers", "validate", "lint", "backup", "mode", "owner", "group", "dropin",
+                 "rewrite_equivalent")
 # Task-level values of these are meant for the instances; a template item takes them only when it says so.
 INSTANCE_ONLY_KEYS = ("enabled", "active")
 
@@ -54,6 +55,7 @@ class UnitRequest:
     owner: str | None = None
     group: str | None = None
     dropin: str | None = None  # drop-in stem when the file managed is `<unit>.d/<dropin>.conf`
+    rewrite_equivalent: bool = False  # rewrite a file that says the same in another form
 
     type_wide: bool = False  # a drop-in for every unit of a type (`service.d/`)
 
@@ -141,6 +143,16 @@ def _check_request(name: str, opts: dict[str, Any], where: str, offline_reason: 
         raise TaskError(f"{where}: {exc}") from None
     if opts.get("sections") is not None and opts.get("content") is not None:
         raise TaskError(f"unit {name}: give either sections or content, not both")
+    if opts.get("sections") is not None and not any(opts["sections"].values() if isinstance(opts["sections"], Mapping)
+                                                    else [True]):
+        raise TaskError(f"unit {name}: sections is empty: give at least one section with a directive "
+                        "(an empty unit file is what systemd calls masked), or use state: absent to remove it")
+    if isinstance(opts.get("content"), str):
+        try:
+            opts["content"].encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise TaskError(f"unit {name}: content is not UTF-8 text (character {exc.start}: "
+                            f"{opts['content'][exc.start:exc.start + 1]!r}); systemd reads unit files as UTF-8") from None
     request = UnitRequest(name=name, unit=unit, type_wide=type_wide, **{k: v for k, v in opts.items() if k != "dropin"})
     request.restart_triggers = list(request.restart_triggers or [])
     if dropin_module:

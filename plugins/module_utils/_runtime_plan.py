@@ -140,7 +140,7 @@ class RuntimePlanner:
     def _needs_restart(self, plan: UnitPlan, status: Mapping[str, str], template: UnitPlan | None) -> bool:
         """A running unit runs an old definition: its file (or its template's) changed, an earlier run
         owes it a restart, or the content of a trigger changed."""
-        if plan.file_changed or (template is not None and template.file_changed):
+        if _new_definition(plan) or (template is not None and _new_definition(template)):
             return True
         if self.pending.due(plan.name, status):
             plan.restart_pending = True
@@ -182,9 +182,14 @@ class RuntimePlanner:
                 unit = inst.get("Id", "")
                 if unit in listed or unit in verbs["restart"] or inst.get("ActiveState") not in RUNNING_STATES:
                     continue
-                if template.file_changed or self.pending.due(unit, inst) or self._triggered(template, inst):
+                if _new_definition(template) or self.pending.due(unit, inst) or self._triggered(template, inst):
                     verbs["restart"].append(unit)
                     template.restarted_instances.append(unit)
+
+
+def _new_definition(plan: UnitPlan) -> bool:
+    """The task changes what the file says (not only how it says it)."""
+    return plan.file_changed and not plan.differs_only_in_form
 
 
 def links_change(verbs: Mapping[str, list[str]]) -> bool:

@@ -104,3 +104,42 @@ def ensure_linger(gateway: Any, account: UserAccount, want: bool, check_mode: bo
         while account.manager_running() and monotonic() < deadline:
             sleep(0.1)
     return changed
+
+
+def own_manager_missing() -> str | None:
+    """Why `scope: user` cannot reach the connecting user's own manager, or None when it can.
+
+    Checked before anything is written: systemctl would only say "Failed to connect to bus".
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    socket = os.path.join(runtime, "systemd", "private")
+    if os.path.exists(socket):
+        return None
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        name = str(os.getuid())
+    return (f"scope: user: the connecting user {name} has no running user manager ({socket} does not exist), "
+            "so nothing was changed. A login session starts it; so does lingering (loginctl enable-linger "
+            f"{name}), or a task run as root with user: {name} and linger: true")
+
+
+RUNTIME_ROOT = "/run/user"
+
+
+def running_user_managers(runtime_root: str = RUNTIME_ROOT) -> list[UserAccount]:
+    """The users whose manager runs now (its private socket exists), in uid order."""
+    try:
+        entries = os.listdir(runtime_root)
+    except OSError:
+        return []
+    accounts = []
+    for entry in sorted((e for e in entries if e.isdigit()), key=int):
+        if not os.path.exists(os.path.join(runtime_root, entry, "systemd", "private")):
+            continue
+        try:
+            pw = pwd.getpwuid(int(entry))
+        except KeyError:
+            continue
+        accounts.append(UserAccount(pw.pw_name, pw.pw_uid, pw.pw_gid, pw.pw_dir))
+    return accounts

@@ -67,6 +67,10 @@ _NOT_EXECUTABLE = re.compile(r"Command (?P<cmd>\S+) is not executable(?:: (?P<wh
 _NO_SUCH_FILE = "No such file or directory"
 
 
+# systemd 252: "Unknown key name 'X' in section 'S', ignoring."; 257: "Unknown key 'X' in section [S], ignoring."
+_UNKNOWN_KEY = re.compile(r"Unknown (?:key|lvalue)")
+
+
 def yaml_hint(key: str, value: Any) -> str | None:
     """Why a value may not be what the user wrote, when YAML made a boolean or a number of it."""
     if isinstance(value, bool):
@@ -269,7 +273,9 @@ class Validator:
         for path, by_line in sources.items():
             match = re.match(re.escape(path) + r":(\d+):", raw)
             if match and int(match.group(1)) in by_line:
-                _section, key, value = by_line[int(match.group(1))]
+                section, key, value = by_line[int(match.group(1))]
+                if _UNKNOWN_KEY.search(raw):  # the key is wrong, whatever YAML made of its value
+                    return f"{line}; {key} is not a directive systemd knows in [{section}]: a typo?"
                 hint = yaml_hint(key, value)
                 if hint:
                     return f"{line}; {hint}"

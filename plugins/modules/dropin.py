@@ -63,8 +63,9 @@ options:
     default: present
     choices: [present, absent]
 notes:
-  - A running unit is restarted once when the drop-in changed, or when the drop-in or a path of
-    O(restart_triggers) is newer than its current activation; the task then waits for it to be
+  - A running unit is restarted once when the drop-in changed (in what it says, not only in form), when
+    an earlier run was killed before that restart, or when the content of a path of O(restart_triggers)
+    changed since the unit took it in; the task then waits for it to be
     up again (O(wait_timeout), O(settle)) and fails with its state and journal if it is not.
   - A drop-in answers only for the problems it brings - what C(systemd-analyze verify) says about
     the unit without the drop-in too (a vendor unit's missing program, say) is returned as a warning
@@ -204,6 +205,12 @@ restart_triggered_by:
   type: list
   elements: str
   sample: [/etc/chrony/chrony.conf]
+differs_only_in_form:
+  description: The drop-in on the target already said what O(sections) says, in another form, so it was
+    left as it was - or rewritten with O(rewrite_equivalent=true) - and the unit was not restarted.
+  returned: when true
+  type: bool
+  sample: true
 restart_pending:
   description: An earlier run was killed or failed before the restart it owed the unit, and this task
     made it.
@@ -267,6 +274,13 @@ systemctl_calls:
   returned: always
   type: int
   sample: 2
+user_managers_reloaded:
+  description: With O(scope=global), the users whose running manager was reloaded after the task changed
+    the drop-in (or would be, in check mode).
+  returned: when O(scope=global)
+  type: list
+  elements: str
+  sample: [alice]
 units:
   description: The same result as a one-item list, as returned by M(unitcraft.systemd.unit).
   returned: always

@@ -42,7 +42,7 @@ options:
       - Many units in one task. Each item takes O(name) (required) and any per-unit option
         (O(sections), O(content), O(state), O(enabled), O(masked), O(active),
         O(restart_on_change), O(restart_triggers), O(validate), O(lint), O(backup), O(mode),
-        O(owner), O(group)).
+        O(owner), O(group), O(rewrite_equivalent)).
       - A per-unit option given at the task level is the default for every item. An item
         that sets O(sections) or O(content) takes neither from the task level.
       - Task-level O(enabled) and O(active) are meant for the instances - a template item
@@ -102,6 +102,9 @@ options:
       group:
         description: As O(group).
         type: str
+      rewrite_equivalent:
+        description: As O(rewrite_equivalent).
+        type: bool
   sections:
     description:
       - The unit as an ordered mapping of section name to an ordered mapping of directive to value,
@@ -333,7 +336,14 @@ msg:
       C(ActiveState), C(SubState), C(Result), C(NRestarts) and the journal lines of that start.
   returned: failure
   type: str
-  sample: "1 problem(s); everything else the task planned was done:\nunit quick.service: died 0.5s after the start, within settle=1s (last exit status exited 1) (ActiveState=failed ...)"
+  sample: "1 problem(s); everything else the task planned was done:\nunit quick.service: died 0.5s after the start, within settle=1s ..."
+user_managers_reloaded:
+  description: With O(scope=global), the users whose running manager was reloaded after the task changed
+    a file (or would be, in check mode), so that it runs the new definitions without a relogin.
+  returned: when O(scope=global)
+  type: list
+  elements: str
+  sample: [alice]
 units:
   description: One result per unit, in the order given.
   returned: always
@@ -369,7 +379,8 @@ units:
       type: str
       sample: enabled
     active:
-      description: Whether the unit is active (or activating, reloading) after the task; V(null) when unknown.
+      description: Whether the unit is C(active) (or C(reloading)) after the task, as RV(units[].active_state)
+        says - a unit still C(activating), or waiting for its automatic restart, is not; V(null) when unknown.
       type: bool
       sample: true
     active_state:
@@ -404,6 +415,12 @@ units:
       type: list
       elements: str
       sample: [/opt/huobi/downloader.py]
+    differs_only_in_form:
+      description: The file on the target already said what O(sections) says, in another form (comments,
+        spacing, section order), so it was left as it was - or rewritten with O(rewrite_equivalent=true) -
+        and the unit was not restarted (only when true).
+      type: bool
+      sample: true
     restart_pending:
       description: An earlier run was killed or failed before the restart it owed this unit, and this
         task made it (only when true).

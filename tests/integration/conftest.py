@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,24 @@ def journal_cursor(host: bench.Container) -> str:
     return lines[-1][len(marker):].strip()
 
 
+def journal_barrier(host: bench.Container, timeout: float = 30) -> None:
+    """Wait until journald has stored every message sent to its native socket before this call.
+
+    PID 1 logs through that socket, whose datagrams journald reads in order: a marker sent
+    through it now is stored after all of them. `journalctl --sync` alone once left a
+    unit's "Started" line out of the journal on a machine at load 16 (systemd 252) although
+    the unit ran its new process; a message still queued in the socket would explain it.
+    """
+    script = ('m="unitcraft-barrier-$$-$(date +%s%N)"; printf "MESSAGE=%s\\n" "$m" | logger --journald || exit 2; '
+              f'end=$(( $(date +%s) + {int(timeout)} )); '
+              'until journalctl -q -o cat "MESSAGE=$m" | grep -q .; do '
+              '[ "$(date +%s)" -lt "$end" ] || exit 1; sleep 0.05; done')
+    proc = host.exec("sh", "-c", script, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"journald did not store a marker within {timeout} s (rc {proc.returncode}): "
+                             f"{proc.stderr.strip()}")
+
+
 def manager_messages(host: bench.Container, unit: str, cursor: str | None) -> list[str]:
     """What PID 1 logged about the unit after the cursor (its UNIT= field), in order.
 
@@ -249,6 +268,64 @@ def invocation_id(host: bench.Container, unit: str) -> str:
     return host.systemctl_show(unit, "InvocationID")["InvocationID"]
 
 
+def unit_task(ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
+    """A task of the unit module with these arguments (ignore_errors: the play goes on when it fails)."""
+    task: dict[str, Any] = {"name": "unit", "unitcraft.systemd.unit": args}
+    if ignore_errors:
+        task["ignore_errors"] = True
+    return task
+
+
+def dropin_task(**args: Any) -> dict[str, Any]:
+    """A task of the dropin module with these arguments."""
+    return {"name": "dropin", "unitcraft.systemd.dropin": args}
+
+
+def show(host: bench.Container, unit: str, *props: str) -> dict[str, str]:
+    """`systemctl show` of the unit: the given properties, or its runtime state."""
+    return host.systemctl_show(unit, *(props or ("ActiveState", "SubState", "MainPID", "InvocationID",
+                                                 "NRestarts", "UnitFileState", "LoadState")))
+
+
+def clean(host: bench.Container, *units: str) -> None:
+    """Remove units a test made, whatever state the test left them in."""
+    script = "; ".join(
+        f"systemctl stop {u} 2>/dev/null; systemctl disable {u} 2>/dev/null; systemctl unmask {u} 2>/dev/null; "
+        f"rm -rf /etc/systemd/system/{u} /etc/systemd/system/{u}.d" for u in units)
+    host.sh(script + "; systemctl daemon-reload; systemctl reset-failed", check=False)
+
+
+def put_program(host: bench.Container, path: str, body: str) -> None:
+    """Put a shell program in place the way Ansible's copy does: a temporary file, then a rename."""
+    host.sh(f"mkdir -p $(dirname {path}) && printf '#!/bin/sh\\n%s\\n' '{body}' > {path}.tmp "
+            f"&& chmod 0755 {path}.tmp && mv {path}.tmp {path}")
+
+
+def wait_for(host: bench.Container, unit: str, prop: str, value: str, seconds: float = 30) -> dict[str, str]:
+    """Poll `systemctl show` until the unit's property has the value; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    props = show(host, unit, prop)
+    while props[prop] != value and time.monotonic() < deadline:
+        time.sleep(0.2)
+        props = show(host, unit, prop)
+    assert props[prop] == value, f"{unit}: {prop}={props[prop]} after {seconds}s, not {value}"
+    return props
+
+
+# The process a systemctl call is attributed to (shell lines for the test wrappers below):
+# the nearest python ancestor (the module), so that a call made through a shell still
+# counts for the module that made it; $PPID when there is none. Sets owner and parent.
+FIND_OWNER = (
+    "owner=$PPID\n"
+    "while [ \"${owner:-0}\" -gt 1 ] 2>/dev/null; do\n"
+    "    case \"$(tr '\\0' ' ' < /proc/$owner/cmdline 2>/dev/null)\" in *python*) break ;; esac\n"
+    "    owner=$(cut -d' ' -f4 /proc/$owner/stat 2>/dev/null || echo 1)\n"
+    "done\n"
+    "[ \"${owner:-0}\" -gt 1 ] 2>/dev/null || owner=$PPID\n"
+    "parent=$(tr '\\0' ' ' < /proc/$owner/cmdline 2>/dev/null)\n"
+)
+
+
 class SystemctlCounter:
     """Counts the systemctl processes started on the target, independently of the modules.
 
@@ -260,18 +337,10 @@ class SystemctlCounter:
 
     WRAPPER = "/usr/local/bin/systemctl"
     LOG = "/run/unitcraft-test-systemctl.log"
-    # The process a call is attributed to: the nearest python ancestor (the module), so
-    # that a call made through a shell still counts for the module that made it.
     SCRIPT = (
         "#!/bin/sh\n"
         "# test-only: counts systemctl processes; removed at the end of the test\n"
-        "owner=$PPID\n"
-        "while [ \"${owner:-0}\" -gt 1 ] 2>/dev/null; do\n"
-        "    case \"$(tr '\\0' ' ' < /proc/$owner/cmdline 2>/dev/null)\" in *python*) break ;; esac\n"
-        "    owner=$(cut -d' ' -f4 /proc/$owner/stat 2>/dev/null || echo 1)\n"
-        "done\n"
-        "[ \"${owner:-0}\" -gt 1 ] 2>/dev/null || owner=$PPID\n"
-        "parent=$(tr '\\0' ' ' < /proc/$owner/cmdline 2>/dev/null)\n"
+        + FIND_OWNER +
         f"printf '%s\\t%s\\t%s\\n' \"$owner\" \"$parent\" \"$*\" >> {LOG}\n"
         "exec /usr/bin/systemctl \"$@\"\n"
     )
@@ -335,6 +404,145 @@ def systemctl_counter(bench_host: BenchHost) -> Iterator[SystemctlCounter]:
         yield counter
     finally:
         counter.remove()
+
+
+class SystemctlFaults(SystemctlCounter):
+    """Kills the module that makes the N-th systemctl process: a converge interrupted at a chosen point.
+
+    While installed, /usr/local/bin/systemctl (first on PATH, where the modules find
+    systemctl) numbers the systemctl processes whose caller has a python ancestor (a module;
+    the test's own checks run systemctl without one and pass straight through) and logs
+    each, as SystemctlCounter does. Disarmed, every call then runs /usr/bin/systemctl.
+    Armed with N (`arm(n)`), the N-th call sends SIGKILL to the module's Python process and
+    exits without running systemctl: the calls before it were made, it and the rest were
+    not. Armed with N and `after` (`arm(n, after=True)`), the N-th call runs systemctl and
+    then kills the module before it reads the answer: the call took effect, the module never
+    knew. Armed with N and a delay (`arm(n, delay=R)`), the N-th call starts a detached
+    `sleep R; kill -9 MODULE` and runs: the module dies R seconds later, wherever it is
+    (waiting for its jobs, settling). The killer checks that the PID is still the module
+    (its start time) before it kills; it holds none of the call's pipes or locks, so the
+    call returns at once. What happened is in `events()`.
+    """
+
+    STATE = "/run/unitcraft-test-faults"
+    LOG = f"{STATE}/log"
+    EVENTS = f"{STATE}/events"  # N, what (killed, delay, missed), module PID, detail
+    ARMED = f"{STATE}/armed"  # "N kill", "N after" or "N delay SECONDS"
+    SCRIPT = (
+        "#!/bin/sh\n"
+        "# test-only: kills the calling module at a chosen systemctl process; removed at the end of the test\n"
+        + FIND_OWNER +
+        "case \"$parent\" in *python*) ;; *) exec /usr/bin/systemctl \"$@\" ;; esac\n"
+        f"state={STATE}\n"
+        "exec 9>>\"$state/lock\"\n"
+        "flock 9\n"
+        "n=$(( $(cat \"$state/count\" 2>/dev/null || echo 0) + 1 ))\n"
+        "echo \"$n\" > \"$state/count\"\n"
+        "printf '%s\\t%s\\t%s\\n' \"$owner\" \"$parent\" \"$*\" >> \"$state/log\"\n"
+        "at='' mode='' delay=''\n"
+        "[ -r \"$state/armed\" ] && read -r at mode delay < \"$state/armed\"\n"
+        "if [ \"$n\" = \"$at\" ] && [ \"$mode\" = kill ]; then\n"
+        "    kill -KILL \"$owner\" && printf '%s\\tkilled\\t%s\\tat the call\\n' \"$n\" \"$owner\" >> \"$state/events\"\n"
+        "    exit 137\n"
+        "fi\n"
+        "if [ \"$n\" = \"$at\" ] && [ \"$mode\" = after ]; then\n"
+        "    exec 9>&-\n"
+        "    /usr/bin/systemctl \"$@\"; rc=$?\n"
+        "    kill -KILL \"$owner\" && printf '%s\\tkilled\\t%s\\tright after the call (rc %s)\\n' \"$n\" \"$owner\" \"$rc\" >> \"$state/events\"\n"
+        "    exit \"$rc\"\n"
+        "fi\n"
+        "if [ \"$n\" = \"$at\" ] && [ \"$mode\" = delay ]; then\n"
+        "    started=$(cut -d' ' -f22 /proc/$owner/stat)\n"
+        "    setsid sh -c 'sleep \"$1\"\n"
+        "        if [ \"$(cut -d\" \" -f22 /proc/$2/stat 2>/dev/null)\" = \"$3\" ] && kill -KILL \"$2\" 2>/dev/null; then\n"
+        "            what=killed; else what=missed; fi\n"
+        "        printf \"%s\\t%s\\t%s\\tafter %ss\\n\" \"$4\" \"$what\" \"$2\" \"$1\" >> \"$5/events\"' \\\n"
+        "        unitcraft-test-killer \"$delay\" \"$owner\" \"$started\" \"$n\" \"$state\" </dev/null >/dev/null 2>&1 9>&- &\n"
+        "    printf '%s\\tdelay\\t%s\\t%s\\n' \"$n\" \"$owner\" \"$!\" >> \"$state/events\"\n"
+        "fi\n"
+        "exec 9>&-\n"
+        "exec /usr/bin/systemctl \"$@\"\n"
+    )
+
+    def install(self) -> None:
+        self.host.exec("mkdir", "-p", self.STATE)
+        super().install()
+
+    def remove(self) -> None:
+        self._end_killers()
+        super().remove()
+        self.host.exec("rm", "-rf", self.STATE)
+
+    def arm(self, n: int, delay: float | None = None, after: bool = False) -> None:
+        """Kill the module at its n-th systemctl process (counted from the last reset) instead of
+        running it; `delay` s after the process began; or, `after`, once it has run, before the
+        module reads its answer."""
+        self.reset()
+        plan = f"{n} delay {delay:.3f}" if delay is not None else f"{n} after" if after else f"{n} kill"
+        self.host.exec("sh", "-c", f"echo '{plan}' > {self.ARMED}")
+
+    def disarm_task(self) -> dict[str, Any]:
+        """A task that disarms the wrapper: a play can rerun its killed task right after it."""
+        return {"name": "disarm the systemctl fault", "ansible.builtin.file": {"path": self.ARMED, "state": "absent"}}
+
+    def calls_by_module(self) -> list[list[list[str]]]:
+        """The systemctl arguments of each call since reset(), one list per module process, in order."""
+        groups: dict[str, list[list[str]]] = {}
+        for owner, _parent, args in self.calls():
+            groups.setdefault(owner, []).append(args)
+        return list(groups.values())
+
+    def disarm(self) -> None:
+        """Let every call run again; waits for a delayed killer to be done first."""
+        self.wait_killers()
+        self.host.exec("rm", "-f", self.ARMED)
+
+    def reset(self) -> None:
+        self.host.exec("sh", "-c", f": > {self.LOG}; : > {self.EVENTS}; echo 0 > {self.STATE}/count")
+
+    def events(self) -> list[tuple[int, str, str, str]]:
+        """(N, what, module PID, detail) of what the wrapper and its killers did since reset()."""
+        rows = []
+        for line in (self.host.read_file(self.EVENTS) or "").splitlines():
+            n, what, pid, detail = (line.split("\t", 3) + [""])[:4]
+            rows.append((int(n), what, pid, detail))
+        return rows
+
+    def killed(self) -> tuple[int, str, str] | None:
+        """(N, module PID, detail) of the kill since reset(), None when no module was killed."""
+        return next(((n, pid, detail) for n, what, pid, detail in self.events() if what == "killed"), None)
+
+    def wait_killers(self, timeout: float = 60) -> None:
+        """Wait until every delayed killer has killed or missed (each writes one line when done)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events()
+            pending = {n for n, what, _pid, _detail in events if what == "delay"} \
+                - {n for n, what, _pid, _detail in events if what in ("killed", "missed")}
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"delayed killer(s) for call(s) {sorted(pending)} did not finish in {timeout} s")
+            time.sleep(0.1)
+
+    def _end_killers(self) -> None:
+        """Stop the delayed killers this harness started that are still waiting (their own process groups)."""
+        pids = [detail for _n, what, _pid, detail in self.events() if what == "delay" and detail.isdigit()]
+        for pid in pids:
+            self.host.exec("sh", "-c", f'grep -q unitcraft-test-killer /proc/{pid}/cmdline 2>/dev/null '
+                           f'&& kill -KILL -- -{pid}', check=False)
+
+
+@pytest.fixture()
+def systemctl_faults(bench_host: BenchHost) -> Iterator[SystemctlFaults]:
+    """A SystemctlFaults wrapper installed (disarmed) on the bench host for one test, removed afterwards."""
+    faults = SystemctlFaults(bench_host)
+    faults.install()
+    try:
+        faults.reset()
+        yield faults
+    finally:
+        faults.remove()
 
 
 # ---------------------------------------------------------------------------

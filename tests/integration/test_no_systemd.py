@@ -80,3 +80,23 @@ def test_active_fails_while_planning_before_any_file_is_written(plain_host: Benc
 def test_unit_info_names_the_offline_answer(plain_host: BenchHost) -> None:
     result = plain_host.play([{"unitcraft.systemd.unit_info": {"names": ["missing-offline.service"]}}]).results[0]
     assert any("PID 1 is not systemd" in w for w in result["warnings"])
+
+
+def test_the_daemon_role_refuses_started_naming_daemon_state_enabled_and_creates_no_account(
+        plain_host: BenchHost) -> None:
+    host = plain_host
+    role = {"name": "daemon", "ansible.builtin.include_role": {"name": "unitcraft.systemd.daemon"},
+            "vars": {"daemon_name": "offlined", "daemon_exec": "/bin/sleep infinity"}}
+    accounts = host.exec("sh", "-c", "cat /etc/passwd /etc/group | md5sum").stdout
+    result = host.play([role], expect_failure=True)
+    failed = [r for r in result.results if r.get("failed")]
+    assert failed, result.results
+    msg = failed[-1]["msg"]
+    assert "daemon_state: started needs systemd running as PID 1" in msg and "daemon_state: enabled" in msg, msg
+    assert "active" not in msg.replace("daemon_state", ""), "the module's option, which the role user never set"
+    assert host.exec("sh", "-c", "cat /etc/passwd /etc/group | md5sum").stdout == accounts, "an account was made"
+    assert host.read_file("/etc/systemd/system/offlined.service") is None
+    enabled = host.play([{**role, "vars": {**role["vars"], "daemon_state": "enabled"}}]).results
+    assert host.exec("getent", "passwd", "offlined", check=False).returncode == 0
+    assert host.exec("test", "-L", "/etc/systemd/system/multi-user.target.wants/offlined.service",
+                     check=False).returncode == 0, enabled

@@ -237,6 +237,12 @@ def test_timer_calendar_is_checked(bench_host: BenchHost) -> None:
       "content": "[Service]\nExecStart=/bin/true\n"}, "sections"),
     ({"name": "badkey.service", "sections": {"Service": {"Exec Start": "/bin/true"}}}, "Exec Start"),
     ({"name": "worker@.service", "active": True}, "template"),
+    # a misspelt directive whose value YAML made a boolean: the key is named, not the quoting
+    ({"name": "typo.service", "sections": {"Service": {"Type": "oneshot", "ExecStart": "/bin/true",
+                                                       "RemainAfterExitt": True}}},
+     "RemainAfterExitt is not a directive systemd knows in [Service]: a typo?"),
+    # an empty unit is what systemd calls masked: the input is named instead
+    ({"name": "empty.service", "sections": {}}, "unit empty.service: sections is empty"),
 ])
 def test_bad_input_fails_clearly_before_any_change(
         bench_host: BenchHost, args: dict[str, Any], needle: str) -> None:
@@ -247,6 +253,97 @@ def test_bad_input_fails_clearly_before_any_change(
     assert needle in result["msg"], result["msg"]
     assert host.exec("sh", "-c", "ls -la --time-style=+%s /etc/systemd/system | md5sum").stdout == before
     assert count_daemon_reloads(host) == reloads
+
+
+@pytest.mark.parametrize("attrs, needle", [
+    ({"mode": "0x44"}, "mode: '0x44' is neither an octal mode"),
+    ({"owner": "nosuchuser"}, "owner: no user 'nosuchuser' on the target"),
+    ({"group": "nosuchgroup"}, "group: no group 'nosuchgroup' on the target"),
+], ids=["mode", "owner", "group"])
+def test_a_bad_mode_owner_or_group_is_refused_while_planning_and_systemd_never_knows_the_unit(
+        bench_host: BenchHost, attrs: dict[str, Any], needle: str) -> None:
+    host = bench_host
+    unit = "badattr.service"
+    reloads = count_daemon_reloads(host)
+    result = host.play([unit_task(name=unit, sections={"Service": {"ExecStart": "/bin/sleep infinity"}},
+                                  active=True, **attrs)], expect_failure=True).results[0]
+    assert f"unit {unit}: {needle}" in result["msg"], result["msg"]
+    assert result["changed"] is False
+    assert host.exec("test", "-e", f"/etc/systemd/system/{unit}", check=False).returncode != 0, "a file appeared"
+    assert host.exec("sh", "-c", "ls -a /etc/systemd/system | grep -c '^\\.' || true").stdout.strip() == "2", \
+        "a temporary file was left"
+    assert show(host, unit)["LoadState"] == "not-found", "systemd knows the unit"
+    assert count_daemon_reloads(host) == reloads
+
+
+def test_module_defaults_group_sets_wait_timeout_for_unit_and_dropin_tasks(bench_host: BenchHost) -> None:
+    """meta/runtime.yml's action group: one module_defaults entry for every module of the collection."""
+    host = bench_host
+    hang = {"Service": {"Type": "oneshot", "ExecStart": "/bin/sleep 600", "TimeoutStartSec": "infinity"}}
+    play = [{
+        "name": "defaults for the whole collection",
+        "module_defaults": {"group/unitcraft.systemd.systemd": {"wait_timeout": 3}},
+        "block": [
+            {"name": "unit", "unitcraft.systemd.unit": {"name": "grouped.service", "sections": hang, "active": True},
+             "ignore_errors": True},
+            {"name": "dropin", "unitcraft.systemd.dropin": {"name": "grouped.service", "dropin": "tune",
+                                                             "sections": {"Service": {"Nice": 5}}},
+             "ignore_errors": True},
+        ],
+    }]
+    try:
+        results = host.play(play).results
+        assert results[0]["failed"] is True and "wait_timeout=3s" in results[0]["msg"], results[0]["msg"]
+        # the drop-in restarts the (still activating) unit: its wait is the group's too
+        assert "wait_timeout=3s" in results[1].get("msg", ""), results[1]
+    finally:
+        host.sh("systemctl stop --no-block grouped.service; rm -rf /etc/systemd/system/grouped.service*; "
+                "systemctl daemon-reload; systemctl reset-failed", check=False)
+
+
+TEMPLATE_OUTPUT = """\
+# Ansible managed: huobi.service.j2
+[Install]
+WantedBy = multi-user.target
+
+[Service]
+# the downloader
+ExecStart = /bin/sh -c \\
+    'exec sleep infinity'
+Restart = always
+
+[Unit]
+Description = adopted downloader
+"""
+
+
+def test_a_unit_written_by_template_in_another_form_is_adopted_without_a_restart(bench_host: BenchHost) -> None:
+    """The migration day: same directives, other comments, spacing, continuation and section order."""
+    host = bench_host
+    unit = "adopted.service"
+    path = f"/etc/systemd/system/{unit}"
+    sections = {"Unit": {"Description": "adopted downloader"},
+                "Service": {"ExecStart": "/bin/sh -c 'exec sleep infinity'", "Restart": "always"},
+                "Install": {"WantedBy": "multi-user.target"}}
+    try:
+        host.play([{"ansible.builtin.copy": {"dest": path, "content": TEMPLATE_OUTPUT, "mode": "0644"}},
+                   {"ansible.builtin.systemd_service": {"name": unit, "enabled": True, "state": "started",
+                                                        "daemon_reload": True}}])
+        cursor = journal_cursor(host)
+        adopted = host.play([unit_task(name=unit, sections=sections, enabled=True, active=True)]).results[0]
+        assert adopted["changed"] is False and adopted["differs_only_in_form"] is True, adopted
+        assert host.read_file(path) == TEMPLATE_OUTPUT, "the file was rewritten"
+        rewritten = host.play([unit_task(name=unit, sections=sections, enabled=True, active=True,
+                                         rewrite_equivalent=True)]).results[0]
+        assert rewritten["changed"] is True and rewritten["restarted"] is False and rewritten["file_changed"] is True
+        assert host.read_file(path).startswith("[Unit]\nDescription=adopted downloader\n")
+        assert show(host, unit)["ActiveState"] == "active"
+        assert host.systemctl_show(unit, "NeedDaemonReload")["NeedDaemonReload"] == "no"
+        assert started_lines(host, unit, cursor) == [], "the adoption restarted the unit"
+        again = host.play([unit_task(name=unit, sections=sections, enabled=True, active=True)]).results[0]
+        assert again["changed"] is False and "differs_only_in_form" not in again
+    finally:
+        host.sh(f"systemctl disable --now {unit}; rm -f {path}; systemctl daemon-reload", check=False)
 
 
 def snapshot(host: BenchHost, unit: str) -> tuple[Any, ...]:

@@ -42,6 +42,24 @@ def test_without_manager_and_without_linger_the_error_says_so(bench_host: BenchH
     assert host.read_file("/home/alice/.config/systemd/user/alice-worker.service") is None
 
 
+def test_scope_user_without_the_connecting_users_manager_says_so_and_writes_nothing(bench_host: BenchHost) -> None:
+    """alice herself (become) runs a scope: user task where no manager of hers answers: a clear refusal,
+    no file. su opens a login session, which starts her manager; a session without one (sudo, cron)
+    is stood in for by a runtime directory that holds no manager."""
+    host = bench_host
+    ensure_alice(host)
+    host.sh("mkdir -p /tmp/alice-runtime && chown alice /tmp/alice-runtime")
+    task = {"name": "alice's own unit", "become": True, "become_user": "alice", "become_method": "su",
+            "environment": {"XDG_RUNTIME_DIR": "/tmp/alice-runtime"},
+            "unitcraft.systemd.unit": {"scope": "user", "name": "own-worker.service", "sections": SERVICE,
+                                       "active": True}}
+    result = host.play([task], expect_failure=True).results[0]
+    assert "the connecting user alice has no running user manager" in result["msg"], result["msg"]
+    assert "loginctl enable-linger alice" in result["msg"] and "Failed to connect to bus" not in result["msg"]
+    assert "/tmp/alice-runtime/systemd/private does not exist" in result["msg"]
+    assert host.read_file("/home/alice/.config/systemd/user/own-worker.service") is None
+
+
 def test_scope_global_validates_as_root(bench_host: BenchHost) -> None:
     host = bench_host
     try:
@@ -53,6 +71,40 @@ def test_scope_global_validates_as_root(bench_host: BenchHost) -> None:
         assert host.exec("test", "-L", "/etc/systemd/user/default.target.wants/everyone.service").returncode == 0
     finally:
         host.play([{"unitcraft.systemd.unit": {"name": "everyone.service", "scope": "global", "state": "absent"}}])
+
+
+def test_scope_global_reloads_the_running_user_managers(bench_host: BenchHost) -> None:
+    """alice's manager runs (lingering) and has loaded a global unit; the task changes it: her manager
+    runs the new definition without a relogin (NeedDaemonReload=no, the new Environment=)."""
+    host = bench_host
+    ensure_alice(host)
+    host.sh("loginctl enable-linger alice")
+    unit = "everyone-env.service"
+
+    def task(version: str) -> dict[str, object]:
+        return {"unitcraft.systemd.unit": {"name": unit, "scope": "global", "sections": {
+            "Service": {"ExecStart": "/bin/sleep infinity", "Environment": f"VERSION={version}"}}}}
+
+    def alice_show(*props: str) -> dict[str, str]:
+        out = as_alice(host, "systemctl", "--user", "show", unit, "--property=" + ",".join(props))
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    try:
+        for _attempt in range(100):
+            if host.exec("sh", "-c", "test -e /run/user/$(id -u alice)/systemd/private", check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        host.play([task("1")])
+        assert alice_show("Environment")["Environment"] == "VERSION=1"  # loaded by her manager
+        check = host.play([task("2")], check=True).results[0]
+        assert check["user_managers_reloaded"] == ["alice"] and alice_show("Environment")["Environment"] == "VERSION=1"
+        applied = host.play([task("2")]).results[0]
+        assert applied["user_managers_reloaded"] == ["alice"], applied
+        seen = alice_show("Environment", "NeedDaemonReload")
+        assert seen == {"Environment": "VERSION=2", "NeedDaemonReload": "no"}, seen
+        assert host.play([task("2")]).results[0]["user_managers_reloaded"] == [], "nothing changed, nothing reloaded"
+    finally:
+        host.play([{"unitcraft.systemd.unit": {"name": unit, "scope": "global", "state": "absent"}}])
+        ensure_alice(host)
 
 
 def test_linger_runs_alices_service_in_her_manager_across_a_reboot(bench_host: BenchHost) -> None:

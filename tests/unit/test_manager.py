@@ -29,6 +29,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl impor
 BASE = {"scope": "system", "root": None, "daemon_reload": True, "state": "present", "restart_on_change": True,
         "validate": "off", "lint": "warn", "backup": False, "mode": "0644", "owner": None, "group": None,
         "sections": None, "content": None, "enabled": None, "masked": None, "active": None, "units": None,
+        "rewrite_equivalent": False,
         "name": None}
 
 
@@ -580,3 +581,95 @@ def test_trigger_content_restarts_once_whatever_its_mtime(unit_dir: Path) -> Non
     third = run(FakeModule({"a.service": dict(running)}), task)
     assert third["units"][0]["restarted"] is True and third["units"][0]["restart_triggered_by"] == [str(conf)]
     assert run(FakeModule({"a.service": dict(running)}), task)["units"][0]["restarted"] is False
+
+
+@pytest.mark.parametrize("attrs, needle", [
+    ({"mode": "0x44"}, "mode: '0x44' is neither an octal mode"),
+    ({"mode": 0o17777}, "mode: 8191 is not a mode"),
+    ({"mode": "u=rw,g=r,o=r", "owner": "nosuchuser-unitcraft"}, "owner: no user 'nosuchuser-unitcraft' on the target"),
+    ({"group": "nosuchgroup-unitcraft"}, "group: no group 'nosuchgroup-unitcraft' on the target"),
+])
+def test_a_bad_file_attribute_is_refused_while_planning_and_nothing_is_written(
+        unit_dir: Path, attrs: dict[str, Any], needle: str) -> None:
+    module = FakeModule()
+    with pytest.raises(TaskError, match="unit a.service: ") as caught:
+        run(module, params(name="a.service", sections=SERVICE, active=True, **attrs))
+    assert needle in caught.value.msg and "nothing was changed" in caught.value.msg
+    assert module.commands == [] and list(unit_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", ["0644", "644", 0o644, "u=rw,g=r,o=r", "a+r", None])
+def test_good_modes_pass_the_attribute_check(unit_dir: Path, mode: Any) -> None:
+    run(FakeModule(), params(name="a.service", sections=SERVICE, mode=mode, owner="root", group="0"))
+    assert (unit_dir / "a.service").exists()
+
+
+# --- adopting files another tool wrote, and inputs that point the wrong way -----------------
+
+TEMPLATED = """# Managed by Ansible (template)
+[Install]
+WantedBy = multi-user.target
+
+[Service]
+ExecStart = /usr/bin/sleep \\
+    infinity
+"""
+
+
+def test_a_file_that_says_the_same_in_another_form_is_adopted_without_a_restart(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text(TEMPLATED)
+    running = {"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}}
+    module = FakeModule(dict(running))
+    result = run(module, params(name="a.service", sections=SERVICE, enabled=True, active=True))
+    unit = result["units"][0]
+    assert result["changed"] is False and unit["differs_only_in_form"] is True and unit["restarted"] is False
+    assert module.verbs() == [] and (unit_dir / "a.service").read_text() == TEMPLATED, "left as it was"
+    module = FakeModule(dict(running))
+    rewritten = run(module, params(name="a.service", sections=SERVICE, enabled=True, active=True,
+                                   rewrite_equivalent=True))
+    assert rewritten["changed"] is True and rewritten["units"][0]["restarted"] is False
+    assert module.verbs() == ["daemon-reload"], "rewritten into the canonical form: one reload, no restart"
+    assert (unit_dir / "a.service").read_text().startswith("[Service]\nExecStart=/usr/bin/sleep infinity\n")
+
+
+def test_a_different_value_or_raw_content_is_not_equivalent(unit_dir: Path) -> None:
+    (unit_dir / "a.service").write_text(TEMPLATED.replace("infinity", "1000"))
+    running = {"a.service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"}}
+    module = FakeModule(dict(running))
+    result = run(module, params(name="a.service", sections=SERVICE, enabled=True))
+    assert result["units"][0]["restarted"] is True and "differs_only_in_form" not in result["units"][0]
+    (unit_dir / "b.service").write_text(TEMPLATED)
+    module = FakeModule({"b.service": running["a.service"]})
+    content = run(module, params(name="b.service", content="[Service]\nExecStart=/usr/bin/sleep infinity\n"
+                                 "\n[Install]\nWantedBy=multi-user.target\n"))
+    assert content["units"][0]["restarted"] is True, "raw content is compared byte for byte"
+
+
+@pytest.mark.parametrize("p, needle", [
+    ({"sections": {}}, "sections is empty"),
+    ({"sections": {"Service": {}}}, "sections is empty"),
+    ({"content": "[Service]\nExecStart=/bin/echo \udcff\n"}, "content is not UTF-8 text"),
+])
+def test_inputs_that_systemd_would_misreport_are_refused_naming_the_cause(
+        unit_dir: Path, p: dict[str, Any], needle: str) -> None:
+    module = FakeModule()
+    with pytest.raises(TaskError, match="unit a.service: " + needle):
+        run(module, params(name="a.service", **p))
+    assert module.commands == [] and list(unit_dir.iterdir()) == []
+
+
+def test_scope_user_without_the_connecting_users_manager_is_refused_before_any_command(
+        unit_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run-user"))
+    module = FakeModule()
+    with pytest.raises(TaskError, match="has no running user manager") as caught:
+        run(module, params(name="a.service", scope="user", sections=SERVICE, active=True))
+    assert str(tmp_path / "run-user" / "systemd" / "private") in caught.value.msg
+    assert module.commands == [] and list(unit_dir.iterdir()) == []
+
+
+def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_write(unit_dir: Path) -> None:
+    (unit_dir / ".a.service.k1ll3d.tmp").write_text("[Service]\nExecSt")  # killed half-way
+    (unit_dir / ".other.service.x.tmp").write_text("not ours to remove")
+    run(FakeModule(), params(name="a.service", sections=SERVICE))
+    assert sorted(p.name for p in unit_dir.iterdir()) == [".other.service.x.tmp", "a.service"]

@@ -109,6 +109,18 @@ def test_boolean_restart_gets_the_quoting_hint(version: str) -> None:
                             " quote the value in YAML to pass the word as written")
 
 
+@pytest.mark.parametrize("message", [
+    "{path}:{line}: Unknown key name 'RemainAfterExitt' in section 'Service', ignoring.",  # 252
+    "{path}:{line}: Unknown key 'RemainAfterExitt' in section [Service], ignoring.",  # 257
+])
+def test_a_misspelt_directive_with_a_boolean_value_is_named_unknown_not_yaml(message: str) -> None:
+    sections = {"Service": {"Type": "oneshot", "ExecStart": "/bin/true", "RemainAfterExitt": True}}
+    module = FakeAnalyze({"app.service": (0, [message])}, at_line={"app.service": 4})
+    (warning,) = check(module, unit_candidate("app.service", sections))["app.service"].warnings
+    assert warning.endswith("; RemainAfterExitt is not a directive systemd knows in [Service]: a typo?"), warning
+    assert "YAML" not in warning
+
+
 def test_same_value_given_as_a_string_gets_no_hint() -> None:
     sections = {"Unit": {"Description": "app"}, "Service": {"ExecStart": "/bin/true", "Restart": "yes"}}
     module = FakeAnalyze({"app.service": RESTART_YES["252"]}, at_line={"app.service": 6})

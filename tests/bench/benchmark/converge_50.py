@@ -68,6 +68,16 @@ class Checks:
             self.failures.append(message)
             print(f"CHECK FAILED: {message}", flush=True)
 
+    def exit_status(self, checked: str) -> int:
+        """Print the failed checks, or what was checked when none failed; 1 when one failed."""
+        if self.failures:
+            print(f"\n{len(self.failures)} check(s) failed:")
+            for failure in self.failures:
+                print(f"  - {failure}")
+            return 1
+        print(checked)
+        return 0
+
 
 @dataclasses.dataclass
 class Figures:
@@ -299,15 +309,9 @@ def main() -> int:
                                           checks, workdir))
     print_table(args, runs, loops, can_pipeline, (load_before, load_average()), started)
 
-    if not checks.failures:
-        print("checked: exactly one daemon-reload in each first converge of ours, none in the unchanged runs; "
-              "no change in any unchanged run; every unit active and enabled after every run")
-    if checks.failures:
-        print(f"\n{len(checks.failures)} check(s) failed:")
-        for failure in checks.failures:
-            print(f"  - {failure}")
-        return 1
-    return 0
+    return checks.exit_status("checked: exactly one daemon-reload in each first converge of ours, none in the "
+                              "unchanged runs; no change in any unchanged run; every unit active and enabled after "
+                              "every run")
 
 
 if __name__ == "__main__":

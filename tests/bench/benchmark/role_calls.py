@@ -118,14 +118,8 @@ def main() -> int:
               f"unchanged runs {' '.join(f'{t:.2f}' for t in f.unchanged_seconds)} s; "
               f"calls first <= {FIRST_CONVERGE_MAX}: {verdict(len(f.first_calls), FIRST_CONVERGE_MAX)}, "
               f"unchanged <= {UNCHANGED_MAX}: {verdict(len(f.unchanged_calls), UNCHANGED_MAX)}")
-    if checks.failures:
-        print(f"\n{len(checks.failures)} check(s) failed:")
-        for failure in checks.failures:
-            print(f"  - {failure}")
-        return 1
-    print("checked: every first converge changed something, every unchanged run changed nothing "
-          "and made the same calls")
-    return 0
+    return checks.exit_status("checked: every first converge changed something, every unchanged run changed "
+                              "nothing and made the same calls")
 
 
 if __name__ == "__main__":
