@@ -28,7 +28,7 @@ Usage: .venv/bin/python tests/bench/benchmark/converge_50.py [--units 50] [--fla
        [--repeat 5] [--no-loop | --full-loop]
 (with UNITCRAFT_COLLECTIONS_PATH pointing at an installed copy, or it builds one under build/).
 About 8 minutes on an idle 2-core machine (40 s with --no-loop, 10 minutes with --full-loop); a
-busy machine slows the loop most (25 and 30 minutes in two runs beside other test runs).
+busy machine slows the loop most (15 to 30 minutes in three runs beside other test runs).
 """
 
 from __future__ import annotations
