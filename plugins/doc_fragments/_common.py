@@ -146,7 +146,7 @@ options:
         lines or section order. This is what a unit written by M(ansible.builtin.template) looks like
         when a play moves to this collection.
       - V(false) leaves such a file as it is - C(changed=false), no restart, and
-        C(differs_only_in_form=true) in the result.
+        C(differs_only_in_form=true) in the result (per unit in C(units) of M(unitcraft.systemd.unit)).
       - V(true) rewrites it into the collection's form (C(changed=true), one daemon-reload), still
         without restarting the unit - its definition is the same.
       - O(content) is compared byte for byte, always.

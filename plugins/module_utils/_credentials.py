@@ -22,7 +22,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import TARGET_OPTIONS
+from ansible_collections.unitcraft.systemd.plugins.module_utils._credential_loaders import (
+    EXEC_UNIT_TYPES,
+    SYSTEM_STORE_DIRS,
+    SYSTEM_UNIT_DIRS,
+    CredentialLoaders,
+    user_unit_dirs,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._creds_gateway import CredsError, SystemdCreds
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import UnitFileError
+from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import parse_unit_name
 
 ENCRYPT_CHOICES = ("auto", "host", "tpm2", "none")
 
@@ -32,6 +41,8 @@ CREDENTIAL_OPTIONS: dict[str, dict[str, Any]] = {
     "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
     "encrypt": {"type": "str", "default": "auto", "choices": list(ENCRYPT_CHOICES)},
     "path": {"type": "path"},
+    "unit": {"type": "str"},
+    "keep_if_loaded": {"type": "bool", "default": False},
     # credentials have no global scope: the shared option with the choices systemd supports here
     "scope": {**TARGET_OPTIONS["scope"], "choices": ["system", "user"]},
     "root": dict(TARGET_OPTIONS["root"]),
@@ -40,6 +51,9 @@ CREDENTIAL_OPTIONS: dict[str, dict[str, Any]] = {
 # Where LoadCredentialEncrypted=NAME and LoadCredential=NAME look first (system manager).
 ENCRYPTED_STORE = "/etc/credstore.encrypted"
 PLAIN_STORE = "/etc/credstore"
+# The credentials of one unit: UNIT_STORE/UNIT/NAME, a directory systemd never searches by itself
+# (inside a store, a directory or a prefixed name breaks units that import globs there, on 257).
+UNIT_STORE = "/etc/unitcraft/credentials"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 SYSTEM_OWNER = (0, 0)  # uid, gid of system credentials: root
@@ -141,6 +155,9 @@ class CredentialPlan:
     load_value: str
     file: FileState
     installed_kind: str | None = None  # host, tpm2, null, user, none (plain), unknown; None when absent
+    remove_directory: str | None = None  # the unit's own directory, emptied by state: absent
+    shared_files: list[str] = dataclasses.field(default_factory=list)
+    loaded_by: list[str] = dataclasses.field(default_factory=list)
     value_differs: bool = False
     write: bool = False
     fix_file: bool = False
@@ -151,7 +168,12 @@ class CredentialPlan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.write or self.fix_file or self.fix_directory or self.create_directory or self.remove)
+        return bool(self.write or self.fix_file or self.fix_directory or self.create_directory or self.gone)
+
+    @property
+    def gone(self) -> list[str]:
+        """What the task removes: files, then the unit's emptied directory."""
+        return [*self.remove, *([self.remove_directory] if self.remove_directory else [])]
 
 
 class CredentialTask:
@@ -168,6 +190,8 @@ class CredentialTask:
         self.scope: str = params["scope"]
         self.root: str | None = params.get("root")
         self.path_given: str | None = params.get("path")
+        self.unit: str | None = params.get("unit")
+        self.keep_if_loaded = bool(params.get("keep_if_loaded"))
         value = params.get("value")
         self.secret: bytes | None = value.encode("utf-8", errors="surrogateescape") if value is not None else None
         self._check_input()
@@ -187,6 +211,10 @@ class CredentialTask:
                                   " to remove the credential")
         if self.path_given is not None and not os.path.isabs(self.path_given):
             raise CredentialError(f"credential {self.name}: path {self.path_given!r} is not absolute")
+        if self.unit is not None:
+            self._check_unit(self.unit)
+        if self.keep_if_loaded and self.state != "absent":
+            raise CredentialError(f"credential {self.name}: keep_if_loaded works with state: absent only")
         if self.scope == "user":
             if self.root:
                 raise CredentialError(f"credential {self.name}: root works with scope: system only (an image's"
@@ -199,6 +227,22 @@ class CredentialTask:
                 f"credential {self.name}: encrypt: tpm2 does not work with root: the TPM2 of this machine is not"
                 " the one of the machine that will boot the image. Use encrypt: host (the image's own host key,"
                 " created under root when missing) or encrypt: none, or encrypt on the booted machine")
+
+    def _check_unit(self, unit: str) -> None:
+        if self.path_given is not None:
+            raise CredentialError(f"credential {self.name}: give path or unit, not both (unit places the file at"
+                                  f" {UNIT_STORE}/UNIT/NAME)")
+        try:
+            kind = parse_unit_name(unit).type
+        except UnitFileError as exc:
+            raise CredentialError(f"credential {self.name}: unit: {exc}") from None
+        if kind not in EXEC_UNIT_TYPES:
+            raise CredentialError(f"credential {self.name}: unit {unit}: a {kind} unit runs no process and loads no"
+                                  f" credential (units that do: {', '.join(EXEC_UNIT_TYPES)})")
+        if "\\" in unit:
+            raise CredentialError(f"credential {self.name}: unit {unit}: a backslash in the credential's path is read"
+                                  " as written by systemd 252 and unescaped by 257 (measured), so no LoadCredential="
+                                  " line works on both; give path instead")
 
     @property
     def key(self) -> str:
@@ -213,26 +257,48 @@ class CredentialTask:
     def _stores(self) -> dict[str, str]:
         """The default store directory for each kind of file, as the booted system sees it."""
         if self.scope == "user":
-            config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+            config_home = self._config_home()
             return {"encrypted": os.path.join(config_home, "credstore.encrypted"),
                     "plain": os.path.join(config_home, "credstore")}
         return {"encrypted": ENCRYPTED_STORE, "plain": PLAIN_STORE}
 
+    def _config_home(self) -> str:
+        return os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+
+    def _unit_directory(self, unit: str) -> str:
+        """The directory of one unit's credentials, as the booted system sees it."""
+        base = os.path.join(self._config_home(), "unitcraft", "credentials") if self.scope == "user" else UNIT_STORE
+        return os.path.join(base, unit)
+
+    def loaders(self) -> CredentialLoaders:
+        """The unit files of this scope's manager, to see which of them load a file."""
+        if self.scope == "user":
+            home = os.path.expanduser("~")
+            dirs = user_unit_dirs(home, self._config_home(), os.environ.get("XDG_RUNTIME_DIR", ""))
+            # the user manager looks nothing up by name (measured); the user's stores count all the same
+            return CredentialLoaders(dirs, tuple(self._stores().values()))
+        return CredentialLoaders(SYSTEM_UNIT_DIRS, SYSTEM_STORE_DIRS, root=self.root)
+
     def _new_plan(self) -> CredentialPlan:
         stores = self._stores()
         kind = "plain" if self.encrypt == "none" else "encrypted"
-        system_path = self.path_given or os.path.join(stores[kind], self.name)
+        if self.unit:
+            system_path = os.path.join(self._unit_directory(self.unit), self.name)
+        else:
+            system_path = self.path_given or os.path.join(stores[kind], self.name)
         path = self._under_root(system_path)
         directive = "LoadCredential" if self.encrypt == "none" else "LoadCredentialEncrypted"
         # the system manager searches its stores by name; anything else needs the path spelled out
-        searched = self.path_given is None and self.scope == "system"
+        searched = self.path_given is None and self.unit is None and self.scope == "system"
         load_value = escape_specifiers(self.name if searched else f"{self.name}:{system_path}")
         plan = CredentialPlan(path=path, directory=os.path.dirname(path), manage_directory=self.path_given is None,
                               load_directive=directive, load_value=load_value, file=FileState.of(path))
         if plan.file.exists and not plan.file.regular:
             raise CredentialError(f"credential {self.name}: {path} exists and is not a regular file (a symlink or a"
                                   " directory): refusing to write a secret through it")
-        if self.path_given is None:
+        if self.unit:
+            self._plan_unit_files(plan, stores, self.unit)
+        elif self.path_given is None:
             # one credential per name: a copy in the other store (left by an earlier encrypt) goes
             others = [os.path.join(stores[k], self.name) for k in ("encrypted", "plain")]
             wanted = [] if self.state == "absent" else [system_path]
@@ -243,6 +309,44 @@ class CredentialTask:
         elif self.state == "absent" and plan.file.exists:
             plan.remove.append(path)
         return plan
+
+    def _plan_unit_files(self, plan: CredentialPlan, stores: Mapping[str, str], unit: str) -> None:
+        """One unit's credential: its directory goes with its last file; the host-wide files it loads are reported."""
+        if self.state == "absent":
+            if plan.file.exists:
+                plan.remove.append(plan.path)
+            try:
+                left = set(os.listdir(plan.directory))
+            except OSError:
+                left = None
+            if left is not None and left <= {self.name}:
+                plan.remove_directory = plan.directory
+        # what the unit loads from the host-wide stores now (where a credential without unit lives)
+        shared = [self._under_root(os.path.join(stores[k], self.name)) for k in ("encrypted", "plain")]
+        shared = [real for real in shared if os.path.lexists(real)]
+        if shared:
+            template = parse_unit_name(unit).template
+            names = {unit, *([template] if template else [])}
+            loaders = self.loaders()
+            plan.shared_files = [real for real in shared if loaders.unit_loads(names, self._booted_view(real))]
+
+    def _booted_view(self, path: str) -> str:
+        """A path on the target as the booted system sees it (without root)."""
+        if not self.root:
+            return path
+        return "/" + os.path.relpath(path, self.root)
+
+    def _keep_loaded(self, plan: CredentialPlan) -> None:
+        """keep_if_loaded: leave each file that a unit file still loads, and say which."""
+        loaders = self.loaders()
+        for path in list(plan.remove):
+            sources = loaders.loaded_by(self._booted_view(path))
+            if sources:
+                plan.remove.remove(path)
+                plan.loaded_by.extend(s for s in sources if s not in plan.loaded_by)
+                plan.reasons.append(f"{path} stays: loaded by {', '.join(sources)}")
+        if plan.remove_directory and plan.path not in plan.remove and plan.file.exists:
+            plan.remove_directory = None
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -298,8 +402,13 @@ class CredentialTask:
         plan = self._new_plan()
         if self.state == "present":
             self._plan_present(plan)
-        elif plan.remove:
+            return plan
+        if self.keep_if_loaded:
+            self._keep_loaded(plan)
+        if plan.remove:
             plan.reasons.append(f"state: absent removes {', '.join(plan.remove)}")
+        if plan.remove_directory:
+            plan.reasons.append(f"the unit's credential directory {plan.remove_directory} is left empty and goes")
         return plan
 
     # --- applying --------------------------------------------------------------------------------
@@ -325,6 +434,9 @@ class CredentialTask:
         for path in plan.remove:
             self.touched = True
             os.unlink(path)
+        if plan.remove_directory:
+            self.touched = True
+            os.rmdir(plan.remove_directory)
 
     def _encrypt(self, secret: bytes) -> bytes:
         try:
@@ -365,7 +477,7 @@ class CredentialTask:
         after_secret = "(secret, changed, not shown)" if plan.write else "(secret, not shown)"
         after_sealed = self._sealed_after(plan) or self.key
         after = describe(self.state == "present", after_sealed, FILE_MODE, self.owner, after_secret)
-        removed = "".join(f"removed: {path}\n" for path in plan.remove)
+        removed = "".join(f"removed: {path}\n" for path in plan.gone)
         return {"before": before, "after": after + removed,
                 "before_header": plan.path if plan.file.exists else f"{plan.path} (absent)",
                 "after_header": plan.path if self.state == "present" else f"{plan.path} (absent)"}
@@ -378,12 +490,16 @@ class CredentialTask:
             "path": plan.path,
             "value_changed": plan.write,
             "sealed_with": self._sealed_after(plan),
-            "removed": list(plan.remove),
+            "removed": plan.gone,
             "reasons": list(plan.reasons),
             "load_directive": plan.load_directive,
             "load_value": plan.load_value,
             "systemd_creds_calls": self.creds.calls,
         }
+        if self.unit:
+            result["shared_files"] = list(plan.shared_files)
+        if self.keep_if_loaded:
+            result["loaded_by"] = list(plan.loaded_by)
         if self.diff_mode and plan.changed:
             result["diff"] = self._diff(plan)
         return result

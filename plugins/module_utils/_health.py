@@ -314,25 +314,28 @@ class HealthGate:
 
     def wait(self, wants: Mapping[str, str], since: float,
              before: Mapping[str, Mapping[str, str]] | None = None,
-             rows: Mapping[str, str] | None = None, since_monotonic: float | None = None) -> dict[str, Outcome]:
+             rows: Mapping[str, str] | None = None, since_monotonic: float | None = None,
+             read_at: float | None = None) -> dict[str, Outcome]:
         """`wants` maps unit -> RUNNING or STOPPED_WANT; `since` (epoch s) is when the jobs were queued
         (`since_monotonic` the same on the monotonic clock, default now).
 
         `before` holds each unit's status read before its job: automatic restarts since then count.
         `rows` says what the task did to each unit (STARTED, the default, RESTARTED or UNTOUCHED);
-        an untouched unit is judged from `before`, and watched only when it is not steady.
+        an untouched unit is judged from `before`, read at `read_at` (monotonic, default now), and
+        watched only when it was not steady then: a process that had been up settle seconds when it
+        was read has lived that long, one that had not is watched, however late the gate starts.
         """
         before = before or {}
         rows = rows or {}
         start = self.monotonic() if since_monotonic is None else since_monotonic
         outcomes: dict[str, Outcome] = {}
         watches: dict[str, _Watch] = {}
-        now = self.monotonic()
+        read = self.monotonic() if read_at is None else read_at
         for unit, want in wants.items():
             row = rows.get(unit, STARTED)
             outcome = Outcome(unit, want, dict(before.get(unit, {})), row=row)
             outcomes[unit] = outcome
-            if row == UNTOUCHED and want == RUNNING and steady(before.get(unit, {}), self.settle, now):
+            if row == UNTOUCHED and want == RUNNING and steady(before.get(unit, {}), self.settle, read):
                 outcome.health = STEADY
                 continue
             # restarts count from the status read before the task's jobs

@@ -118,6 +118,7 @@ class UnitTask:
         self.queued: list[str] = []
         self.outcomes: dict[str, Outcome] = {}
         self.last_read: dict[str, dict[str, str]] = {}  # status the gate read after the last verb
+        self.read_at: float | None = None  # monotonic time of the plan's `show`
         self.failures: list[str] = []
         self.warnings: list[str] = []
 
@@ -212,6 +213,8 @@ class UnitTask:
         # a template or prefix drop-in configures come from globs in the same `show`.
         shown = [p.name for p in self.plans if p.request.is_unit]
         groups = {p.name: p.request.members_glob for p in self.plans if p.request.members_glob}
+        # before the call: how long a unit has been up is then never overstated, however late the gate looks
+        self.read_at = time.monotonic()
         if self.systemctl.live:
             if groups:
                 blocks = self.systemctl.show_units(shown + sorted(set(groups.values())), SHOW_PROPERTIES)
@@ -310,7 +313,7 @@ class UnitTask:
             return {}
         before = {p.name: p.status for p in self.plans}
         before.update({u: {**before.get(u, {}), "NRestarts": "0"} for u in self.counted_from_zero})
-        outcomes = self.gate.wait(wants, since, before, rows, since_monotonic)
+        outcomes = self.gate.wait(wants, since, before, rows, since_monotonic, read_at=self.read_at)
         self.outcomes.update(outcomes)
         for outcome in outcomes.values():
             if outcome.ok and outcome.health == RECOVERED:
@@ -405,7 +408,8 @@ class UnitTask:
         if self.check_mode or not self.systemctl.live:
             return {}
         if not self.daemon_reloaded and not any(p.actions for p in self.plans):
-            return {p.name: p.status for p in self.plans}  # nothing ran: what we read is still true
+            # nothing ran: what was read is still true, and the gate's later look at a unit it watched truer
+            return {p.name: self.last_read.get(p.name, p.status) for p in self.plans}
         shown = [p.name for p in self.plans if p.request.is_unit]
         if shown and all(u in self.last_read for u in shown):
             return {u: self.last_read[u] for u in shown}  # the gate read them after every change

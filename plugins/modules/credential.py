@@ -74,7 +74,41 @@ options:
       - Missing directories are created C(0700); the mode of an existing directory that is not the default store
         is left alone.
       - With O(root), the path as the booted image sees it; the file goes under O(root).
+      - Mutually exclusive with O(unit).
     type: path
+  unit:
+    description:
+      - The unit that loads the credential, for example V(huobi.service). The file then belongs to that unit alone -
+        C(/etc/unitcraft/credentials/UNIT/NAME) (C($XDG_CONFIG_HOME/unitcraft/credentials/UNIT/NAME) with
+        O(scope=user)), sealed under O(name), whatever O(encrypt) says. Two units that each have a credential
+        V(apikey) get two files, so neither overwrites, restarts or removes the other's.
+      - The unit loads it with C(LoadCredentialEncrypted=NAME:PATH) (C(LoadCredential=NAME:PATH) for O(encrypt=none)),
+        which RV(load_directive) and RV(load_value) give; the program still reads C($CREDENTIALS_DIRECTORY/NAME).
+      - That directory is not one of systemd's credential stores, so no other unit finds the file by name or by an
+        C(ImportCredential=) glob. A per-unit directory or name inside C(/etc/credstore.encrypted) is not used - on
+        systemd 257 it breaks every unit whose C(ImportCredential=) glob matches it (C(Is a directory), or the
+        sealed name differs), and systemd's own units import globs such as C(login.*) and C(journal.*) (measured).
+      - The unit's directory is kept C(0700); O(state=absent) removes it with the unit's last credential.
+      - RV(shared_files) reports a file of the same name in the host-wide stores that the unit's installed unit
+        file or drop-ins load now (what a task without O(unit) wrote); the task leaves it alone.
+      - A service, socket, mount or swap unit (the kinds that run processes); a template (V(worker@.service)) gives
+        every instance the same file. A name with a backslash is refused - systemd 252 reads a backslash in a
+        C(LoadCredential=) path as written and 257 unescapes it (measured), so no line works on both.
+      - Mutually exclusive with O(path).
+    type: str
+  keep_if_loaded:
+    description:
+      - With O(state=absent), leave every file that a unit file or drop-in of the manager still loads, and name those
+        in RV(loaded_by). A file is loaded when a C(LoadCredential=) or C(LoadCredentialEncrypted=) line names its
+        path (or a directory above it), names it without a path while it lies in one of systemd's credential stores,
+        or an C(ImportCredential=) glob matches it there. A value with a specifier counts as loading whatever the
+        specifier could stand for.
+      - Read from the files on disk (the whole unit search path, vendor and runtime directories included); a unit
+        whose file was deleted while it keeps running is not seen.
+      - For retiring a host-wide credential once the last unit that loads it by name has moved to its own file
+        (RV(shared_files)); the C(unitcraft.systemd.daemon) role does that.
+    type: bool
+    default: false
   scope:
     description:
       - V(system) installs the credential for services of the system manager (including those with C(User=)).
@@ -118,6 +152,8 @@ notes:
     (or the key) does, so a run that changes nothing restarts nothing.
   - The collection's C(docs/secrets.md) explains why C(Environment=) leaks and how to rotate a secret.
   - Measured on systemd 252 and 257 in containers - the host key works, a TPM2 is not usable there.
+  - Without O(unit) or O(path), one file per name serves the whole host - every unit that loads V(apikey) by name
+    reads the same secret. Give O(unit) to every credential that belongs to one service.
 seealso:
   - module: unitcraft.systemd.unit
   - name: systemd-creds(1)
@@ -130,10 +166,11 @@ seealso:
 
 EXAMPLES = r"""
 ---
-- name: Install the exchange API key, encrypted with the host key (or the TPM2 when there is one)
+- name: Install the exchange API key of huobi.service, for that unit alone, encrypted with the host key (or the TPM2)
   unitcraft.systemd.credential:
     name: apikey
     value: "{{ vault_huobi_apikey }}"
+    unit: huobi.service
   register: apikey
 
 - name: Run the downloader; it reads the key from $CREDENTIALS_DIRECTORY/apikey and restarts when the key changes
@@ -142,7 +179,8 @@ EXAMPLES = r"""
     sections:
       Service:
         ExecStart: /usr/bin/python3 /opt/huobi/downloader.py --api-key-file=%d/apikey
-        LoadCredentialEncrypted: apikey
+        # apikey:/etc/unitcraft/credentials/huobi.service/apikey
+        LoadCredentialEncrypted: "{{ apikey.load_value }}"
         Restart: always
         RestartSec: 2
       Install:
@@ -151,6 +189,17 @@ EXAMPLES = r"""
     active: true
     restart_triggers:
       - "{{ apikey.path }}"
+
+- name: A credential every unit may load by name - one file, /etc/credstore.encrypted/proxy-token, for the host
+  unitcraft.systemd.credential:
+    name: proxy-token
+    value: "{{ vault_proxy_token }}"
+
+- name: Remove that host-wide credential, unless a unit file still loads it (loaded_by names them)
+  unitcraft.systemd.credential:
+    name: proxy-token
+    state: absent
+    keep_if_loaded: true
 
 - name: A credential kept elsewhere - the unit names the path (load_directive and load_value give the line)
   unitcraft.systemd.credential:
@@ -174,6 +223,7 @@ EXAMPLES = r"""
   unitcraft.systemd.credential:
     name: "{{ item }}"
     value: "{{ huobi_secrets[item] }}"
+    unit: huobi.service
   loop: "{{ huobi_secrets.keys() | list }}"
 
 - name: Build an image offline - sealed with the image's own host key, created under root when missing
@@ -192,6 +242,12 @@ EXAMPLES = r"""
 - name: Remove the credential from both default stores
   unitcraft.systemd.credential:
     name: apikey
+    state: absent
+
+- name: Remove huobi.service's own credential (and its directory with the last one); other units' apikey stay
+  unitcraft.systemd.credential:
+    name: apikey
+    unit: huobi.service
     state: absent
 """
 
@@ -215,7 +271,7 @@ path:
   description: The credential file (under O(root) when given).
   returned: success, and on failure once the file is known
   type: str
-  sample: /etc/credstore.encrypted/apikey
+  sample: /etc/unitcraft/credentials/huobi.service/apikey
 value_changed:
   description: Whether the file was (or would be) rewritten - the secret differs, the file was missing or could not
     be decrypted, or it was sealed with another kind of key. A unit that loads the credential then needs a restart.
@@ -232,11 +288,30 @@ sealed_with:
   type: str
   sample: host
 removed:
-  description: Files removed (or that would be) - with O(state=absent), and copies in the other default store.
+  description: Files removed (or that would be) - with O(state=absent), and copies in the other default store; with
+    O(unit), also the unit's credential directory once it is empty.
   returned: success
   type: list
   elements: str
   sample: [/etc/credstore/apikey]
+shared_files:
+  description:
+    - Files named O(name) in the host-wide stores (C(/etc/credstore.encrypted), C(/etc/credstore); the user's
+      with O(scope=user)) that the installed unit file or drop-ins of O(unit) load now, by name or by path - the
+      layout without O(unit). Any other unit may load them too.
+    - The task leaves them alone. Once the unit loads its own file instead, remove them with O(path), O(state=absent)
+      and O(keep_if_loaded=true), which keeps a file another unit still loads.
+  returned: with O(unit)
+  type: list
+  elements: str
+  sample: [/etc/credstore.encrypted/apikey]
+loaded_by:
+  description: With O(keep_if_loaded), the unit files and drop-ins that load a file the task would have removed;
+    those files stay.
+  returned: with O(keep_if_loaded)
+  type: list
+  elements: str
+  sample: [/etc/systemd/system/binance.service]
 reasons:
   description: Why the task changed something, in words, one entry per reason (never the secret).
   returned: success
@@ -250,11 +325,12 @@ load_directive:
   sample: LoadCredentialEncrypted
 load_value:
   description:
-    - Its value - the name alone when the file is in the default system store, C(NAME:PATH) otherwise (a C(%)
-      written as C(%%)). Together, a C([Service]) entry of O(unitcraft.systemd.unit#module:sections).
+    - Its value - the name alone when the file is in the default system store, C(NAME:PATH) otherwise (with O(unit)
+      or O(path); a C(%) written as C(%%)). Together, a C([Service]) entry of
+      O(unitcraft.systemd.unit#module:sections).
   returned: success
   type: str
-  sample: apikey
+  sample: apikey:/etc/unitcraft/credentials/huobi.service/apikey
 systemd_creds_calls:
   description: How many C(systemd-creds) processes the task started (one C(decrypt) of an installed file, one
     C(encrypt) when it writes).
@@ -268,8 +344,8 @@ diff:
   sample:
     before: ""
     after: "credential: apikey\nsealed_with: host\nmode: 0600\nowner: 0:0\nvalue: (secret, changed, not shown)\n"
-    before_header: /etc/credstore.encrypted/apikey (absent)
-    after_header: /etc/credstore.encrypted/apikey
+    before_header: /etc/unitcraft/credentials/huobi.service/apikey (absent)
+    after_header: /etc/unitcraft/credentials/huobi.service/apikey
 msg:
   description: Why the task failed - the name, the path and what systemd-creds said, never the secret.
   returned: failure
@@ -287,6 +363,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=CREDENTIAL_OPTIONS,
         required_if=[["state", "present", ["value"]]],
+        mutually_exclusive=[["path", "unit"]],
         supports_check_mode=True,
     )
     run_module(module)

@@ -63,8 +63,9 @@ options:
     default: present
     choices: [present, absent]
 notes:
-  - A running unit is restarted once when the drop-in changed, or when the drop-in or a path of
-    O(restart_triggers) is newer than its current activation; the task then waits for it to be
+  - A running unit is restarted once when the drop-in changed (in what it says, not only in form), when
+    an earlier run was killed before that restart, or when the content of a path of O(restart_triggers)
+    changed since the unit took it in; the task then waits for it to be
     up again (O(wait_timeout), O(settle)) and fails with its state and journal if it is not.
   - A drop-in answers only for the problems it brings - what C(systemd-analyze verify) says about
     the unit without the drop-in too (a vendor unit's missing program, say) is returned as a warning

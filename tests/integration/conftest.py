@@ -268,6 +268,50 @@ def invocation_id(host: bench.Container, unit: str) -> str:
     return host.systemctl_show(unit, "InvocationID")["InvocationID"]
 
 
+def unit_task(ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
+    """A task of the unit module with these arguments (ignore_errors: the play goes on when it fails)."""
+    task: dict[str, Any] = {"name": "unit", "unitcraft.systemd.unit": args}
+    if ignore_errors:
+        task["ignore_errors"] = True
+    return task
+
+
+def dropin_task(**args: Any) -> dict[str, Any]:
+    """A task of the dropin module with these arguments."""
+    return {"name": "dropin", "unitcraft.systemd.dropin": args}
+
+
+def show(host: bench.Container, unit: str, *props: str) -> dict[str, str]:
+    """`systemctl show` of the unit: the given properties, or its runtime state."""
+    return host.systemctl_show(unit, *(props or ("ActiveState", "SubState", "MainPID", "InvocationID",
+                                                 "NRestarts", "UnitFileState", "LoadState")))
+
+
+def clean(host: bench.Container, *units: str) -> None:
+    """Remove units a test made, whatever state the test left them in."""
+    script = "; ".join(
+        f"systemctl stop {u} 2>/dev/null; systemctl disable {u} 2>/dev/null; systemctl unmask {u} 2>/dev/null; "
+        f"rm -rf /etc/systemd/system/{u} /etc/systemd/system/{u}.d" for u in units)
+    host.sh(script + "; systemctl daemon-reload; systemctl reset-failed", check=False)
+
+
+def put_program(host: bench.Container, path: str, body: str) -> None:
+    """Put a shell program in place the way Ansible's copy does: a temporary file, then a rename."""
+    host.sh(f"mkdir -p $(dirname {path}) && printf '#!/bin/sh\\n%s\\n' '{body}' > {path}.tmp "
+            f"&& chmod 0755 {path}.tmp && mv {path}.tmp {path}")
+
+
+def wait_for(host: bench.Container, unit: str, prop: str, value: str, seconds: float = 30) -> dict[str, str]:
+    """Poll `systemctl show` until the unit's property has the value; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    props = show(host, unit, prop)
+    while props[prop] != value and time.monotonic() < deadline:
+        time.sleep(0.2)
+        props = show(host, unit, prop)
+    assert props[prop] == value, f"{unit}: {prop}={props[prop]} after {seconds}s, not {value}"
+    return props
+
+
 # The process a systemctl call is attributed to (shell lines for the test wrappers below):
 # the nearest python ancestor (the module), so that a call made through a shell still
 # counts for the module that made it; $PPID when there is none. Sets owner and parent.

@@ -435,12 +435,22 @@ SSH_WITH_RESTART_DROPIN = SSH_VENDOR_UNIT + Prepare(
 
 # The reader's secrets, kept in their vault.
 VAULT = Prepare(vars={"vault_huobi_apikey": "k-0123456789abcdef", "vault_backup_password": "correct horse",
-                      "vault_token": "t-0123456789",
+                      "vault_token": "t-0123456789", "vault_proxy_token": "p-0123456789",
                       "huobi_secrets": {"apikey": "k-0123456789abcdef", "apisecret": "s-fedcba9876543210"}})
 # Both default stores hold the credential apikey (what the install example leaves, and more).
 APIKEY_IN_BOTH_STORES = Prepare(script="mkdir -p /etc/credstore /etc/credstore.encrypted"
                                 " && printf key > /etc/credstore/apikey && chmod 0600 /etc/credstore/apikey"
                                 " && printf key | systemd-creds encrypt --name=apikey - /etc/credstore.encrypted/apikey")
+# A host-wide credential that a unit loads by name, as a proxy would (for keep_if_loaded).
+PROXY_TOKEN_LOADED = Prepare(
+    host_files={"/etc/systemd/system/proxy.service": "[Service]\nExecStart=/usr/bin/sleep infinity\n"
+                                                     "LoadCredentialEncrypted=proxy-token\n"},
+    script="mkdir -p /etc/credstore.encrypted && printf token | systemd-creds encrypt --name=proxy-token -"
+           " /etc/credstore.encrypted/proxy-token && systemctl daemon-reload")
+# huobi.service and binance.service each have their own credential apikey.
+TWO_UNIT_APIKEYS = Prepare(script="rm -rf /etc/unitcraft/credentials && for unit in huobi.service binance.service; do"
+                                  " mkdir -p /etc/unitcraft/credentials/$unit && printf key | systemd-creds encrypt"
+                                  " --name=apikey - /etc/unitcraft/credentials/$unit/apikey; done")
 FEEDS = Prepare(host_files={"/etc/systemd/system/feed-btc.service": FEED_UNIT,
                             "/etc/systemd/system/feed-eth.service": FEED_UNIT},
                 script="systemctl daemon-reload && systemctl start feed-btc.service feed-eth.service")
@@ -455,6 +465,13 @@ UNIT_PY = "plugins/modules/unit.py: "
 DROPIN_PY = "plugins/modules/dropin.py: "
 UNIT_INFO_PY = "plugins/modules/unit_info.py: "
 CREDENTIAL_PY = "plugins/modules/credential.py: "
+CREDENTIAL_INSTALL = ("Install the exchange API key of huobi.service, for that unit alone, encrypted with the host key"
+                      " (or the TPM2)")
+CREDENTIAL_HOST_WIDE = ("A credential every unit may load by name - one file, /etc/credstore.encrypted/proxy-token,"
+                        " for the host")
+CREDENTIAL_KEEP_IF_LOADED = "Remove that host-wide credential, unless a unit file still loads it (loaded_by names them)"
+CREDENTIAL_UNIT_ABSENT = ("Remove huobi.service's own credential (and its directory with the last one); other units'"
+                          " apikey stay")
 
 
 def _filters_huobi_sections() -> dict[str, Any]:
@@ -496,8 +513,10 @@ PREPARE: dict[str, Prepare] = {
     # the rollout's program, version 1.0, next to the playbook (a one-host fleet: molecule/fleet runs it on four)
     "docs/fleets.md#the-rollout-playbook": Prepare(controller_files={"downloader-1.0.py": DOWNLOADER}),
     "docs/secrets.md#installing-a-credential": DOWNLOADER_IN_OPT + VAULT,
-    f"{CREDENTIAL_PY}Install the exchange API key, encrypted with the host key (or the TPM2 when there is one)":
-        DOWNLOADER_IN_OPT + VAULT,
+    f"{CREDENTIAL_PY}{CREDENTIAL_INSTALL}": DOWNLOADER_IN_OPT + VAULT,
+    f"{CREDENTIAL_PY}{CREDENTIAL_HOST_WIDE}": VAULT,
+    f"{CREDENTIAL_PY}{CREDENTIAL_KEEP_IF_LOADED}": PROXY_TOKEN_LOADED,
+    f"{CREDENTIAL_PY}{CREDENTIAL_UNIT_ABSENT}": TWO_UNIT_APIKEYS,
     f"{CREDENTIAL_PY}A credential kept elsewhere - the unit names the path (load_directive and load_value give the line)":
         VAULT + Prepare(host_files={"/etc/systemd/system/backup.service": BACKUP_UNIT}, script="systemctl daemon-reload"),
     f"{CREDENTIAL_PY}Build an image offline - sealed with the image's own host key, created under root when missing":
@@ -565,7 +584,7 @@ READ_ONLY_ACTIONS = frozenset({
 EXAMPLE_UNITS = (
     "huobi.service", "worker@1.service", "worker@2.service", "worker@.service", "ntp-force-sync.service",
     "legacy.service", "huobi-backup.timer", "huobi-backup.service", "ssh.service", "reindex.service",
-    "backup.service", "feed-btc.service", "feed-eth.service",
+    "backup.service", "feed-btc.service", "feed-eth.service", "proxy.service",
 )
 # Back to the image's state: the units and files that examples and PREPARE made go away.
 # ntp.service is left alone on debian13, where it is the image's alias of ntpsec.service.
@@ -579,7 +598,7 @@ cd /etc/systemd/system && rm -rf $units chrony.service.d ntpsec.service.d ssh.se
 if id alice >/dev/null 2>&1; then
     loginctl disable-linger alice; loginctl terminate-user alice 2>/dev/null; userdel -r alice 2>/dev/null
 fi
-rm -rf /etc/credstore /etc/credstore.encrypted /srv/secrets /root/.config/credstore /root/.config/systemd
+rm -rf /etc/credstore /etc/credstore.encrypted /etc/unitcraft/credentials /srv/secrets /root/.config/credstore /root/.config/systemd
 rm -f /usr/lib/systemd/system/ntp.service /usr/lib/systemd/system/ssh.service
 rm -f /usr/lib/systemd/system/reindex.service /usr/local/bin/worker /etc/default/huobi
 rm -f /etc/ntpsec/unitcraft-examples.conf /etc/ntp-force-sync.conf
@@ -864,11 +883,13 @@ def _daemon_readme_secrets(bench: ExampleBench, converged: Converged) -> None:
     host = bench.host
     _assert_running(host, "huobi.service")
     unit = host.read_file("/etc/systemd/system/huobi.service")
-    assert "LoadCredentialEncrypted=apikey\n" in unit and "--api-key-file=%d/apikey" in unit, unit
+    own = "/etc/unitcraft/credentials/huobi.service/apikey"
+    assert f"LoadCredentialEncrypted=apikey:{own}\n" in unit and "--api-key-file=%d/apikey" in unit, unit
     key = "k-0123456789abcdef"  # the example's vault_huobi_apikey
     shown = host.exec("systemctl", "show", "huobi.service").stdout
     assert key not in shown and key not in unit
-    assert host.exec("stat", "-c", "%a %U", "/etc/credstore.encrypted/apikey").stdout.split() == ["600", "root"]
+    assert host.exec("stat", "-c", "%a %U", own).stdout.split() == ["600", "root"]
+    assert host.read_file("/etc/credstore.encrypted/apikey") is None, "the key went to the host-wide store"
     _assert_logs(host, "/var/lib/huobi/huobi.log")
 
 
@@ -957,13 +978,34 @@ def _user_credential(bench: ExampleBench, converged: Converged) -> None:
 
 def _secrets_installed(bench: ExampleBench, converged: Converged) -> None:
     for name in ("apikey", "apisecret"):
-        assert bench.host.exec("test", "-s", f"/etc/credstore.encrypted/{name}", check=False).returncode == 0, name
+        path = f"/etc/unitcraft/credentials/huobi.service/{name}"
+        assert bench.host.exec("test", "-s", path, check=False).returncode == 0, name
     assert "-0123456789abcdef" not in json.dumps(converged.runs), "a secret is in the task output"
 
 
 def _apikey_removed(bench: ExampleBench, converged: Converged) -> None:
     left = bench.host.sh("ls /etc/credstore/apikey /etc/credstore.encrypted/apikey 2>/dev/null", check=False).stdout
     assert not left.strip(), left
+
+
+def _host_wide_credential(bench: ExampleBench, converged: Converged) -> None:
+    result = converged.result()
+    assert result["path"] == "/etc/credstore.encrypted/proxy-token" and result["load_value"] == "proxy-token", result
+    assert bench.host.exec("test", "-s", result["path"], check=False).returncode == 0
+
+
+def _kept_while_loaded(bench: ExampleBench, converged: Converged) -> None:
+    result = converged.result()
+    assert result["loaded_by"] == ["/etc/systemd/system/proxy.service"] and result["removed"] == [], result
+    assert bench.host.exec("test", "-s", "/etc/credstore.encrypted/proxy-token", check=False).returncode == 0
+
+
+def _only_huobis_apikey_removed(bench: ExampleBench, converged: Converged) -> None:
+    assert converged.result(run=0)["removed"] == ["/etc/unitcraft/credentials/huobi.service/apikey",
+                                                  "/etc/unitcraft/credentials/huobi.service"]
+    assert bench.host.exec("test", "-e", "/etc/unitcraft/credentials/huobi.service", check=False).returncode != 0
+    assert bench.host.exec("test", "-s", "/etc/unitcraft/credentials/binance.service/apikey",
+                           check=False).returncode == 0
 
 
 def _feeds_niced(bench: ExampleBench, converged: Converged) -> None:
@@ -1021,8 +1063,10 @@ PROMISES: dict[str, Callable[[ExampleBench, Converged], None]] = {
     "docs/modules.md#scopes-other-users-and-offline-roots": _alice_worker,
     "docs/fleets.md#the-rollout-playbook": _downloader_runs("/var/log/huobi/huobi.log"),
     "docs/secrets.md#installing-a-credential": _downloader_reads_its_key,
-    f"{CREDENTIAL_PY}Install the exchange API key, encrypted with the host key (or the TPM2 when there is one)":
-        _downloader_reads_its_key,
+    f"{CREDENTIAL_PY}{CREDENTIAL_INSTALL}": _downloader_reads_its_key,
+    f"{CREDENTIAL_PY}{CREDENTIAL_HOST_WIDE}": _host_wide_credential,
+    f"{CREDENTIAL_PY}{CREDENTIAL_KEEP_IF_LOADED}": _kept_while_loaded,
+    f"{CREDENTIAL_PY}{CREDENTIAL_UNIT_ABSENT}": _only_huobis_apikey_removed,
     f"{CREDENTIAL_PY}A credential kept elsewhere - the unit names the path (load_directive and load_value give the line)":
         _backup_loads_credential,
     f"{CREDENTIAL_PY}Build an image offline - sealed with the image's own host key, created under root when missing":

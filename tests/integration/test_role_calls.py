@@ -133,3 +133,33 @@ def test_ntpd_query_without_servers_first_converge_at_most_4_and_unchanged_rerun
     exec_start = [line for line in unit_text.splitlines() if line.startswith("ExecStart=")]
     assert len(exec_start) == 1 and exec_start[0].startswith("ExecStart=/bin/sh -c ") \
         and run["config"] in exec_start[0], exec_start
+
+
+def test_daemon_credentials_add_one_call_each_and_a_move_one_per_moved_file(fresh_host: BenchHost) -> None:
+    """Each credential is one credential call, every run; the run that moves one out of the host-wide
+    store adds one call for that file, and the run after it is back to one per credential."""
+    name = "rolecalls-creds"
+    role_vars = {**ROLE_RUNS["daemon"], "daemon_name": name, "daemon_credentials": {"apikey": "{{ key }}"}}
+    tasks = [{"name": "the daemon role with a credential", "vars": {**role_vars, "key": "k-rolecalls-0123"},
+              "ansible.builtin.include_role": {"name": "unitcraft.systemd.daemon"}}]
+    unit_path = f"/etc/systemd/system/{name}.service"
+    try:
+        first = counted_play(fresh_host, tasks, "daemon-creds-first")
+        again = counted_play(fresh_host, tasks, "daemon-creds-again")
+        assert first[1] == ["command", "credential", "unit"], first[1]
+        assert again[1] == ["command", "credential", "unit"], again[1]
+        assert again[0].stats[fresh_host.name]["changed"] == 0, again[0].results
+        # the layout before per-unit credentials: the unit loads a host-wide file by name
+        fresh_host.sh(f"mkdir -p /etc/credstore.encrypted && printf k | systemd-creds encrypt --name=apikey -"
+                      f" /etc/credstore.encrypted/apikey && sed -i 's|^LoadCredentialEncrypted=.*|"
+                      f"LoadCredentialEncrypted=apikey|' {unit_path} && systemctl daemon-reload")
+        moved = counted_play(fresh_host, tasks, "daemon-creds-move")
+        after = counted_play(fresh_host, tasks, "daemon-creds-after-move")
+    finally:
+        fresh_host.play([{**tasks[0], "vars": {**tasks[0]["vars"], "daemon_state": "absent"}}])
+    print(f"daemon with one credential on {fresh_host.flavour}: first {first[1]}, rerun {again[1]},"
+          f" move {moved[1]}, after the move {after[1]}")
+    assert moved[1] == ["command", "credential", "unit", "credential"], moved[1]
+    assert fresh_host.read_file("/etc/credstore.encrypted/apikey") is None
+    assert after[1] == ["command", "credential", "unit"], after[1]
+    assert after[0].stats[fresh_host.name]["changed"] == 0, after[0].results

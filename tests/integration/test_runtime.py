@@ -10,36 +10,11 @@ failed or interrupted run converges on the next one. Restarts are counted in the
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from bench import count_daemon_reloads
-from conftest import BenchHost, start_count
+from conftest import BenchHost, clean, dropin_task, put_program, show, start_count, unit_task, wait_for
 
 SLEEPER = "/bin/sleep infinity"
-
-
-def unit_task(ignore_errors: bool = False, **args: Any) -> dict[str, Any]:
-    task: dict[str, Any] = {"name": "unit", "unitcraft.systemd.unit": args}
-    if ignore_errors:
-        task["ignore_errors"] = True
-    return task
-
-
-def dropin_task(**args: Any) -> dict[str, Any]:
-    return {"name": "dropin", "unitcraft.systemd.dropin": args}
-
-
-def show(host: BenchHost, unit: str, *props: str) -> dict[str, str]:
-    return host.systemctl_show(unit, *(props or ("ActiveState", "SubState", "MainPID", "InvocationID",
-                                                 "NRestarts", "UnitFileState", "LoadState")))
-
-
-def clean(host: BenchHost, *units: str) -> None:
-    """Remove units a test made, whatever state the test left them in."""
-    script = "; ".join(
-        f"systemctl stop {u} 2>/dev/null; systemctl disable {u} 2>/dev/null; systemctl unmask {u} 2>/dev/null; "
-        f"rm -rf /etc/systemd/system/{u} /etc/systemd/system/{u}.d" for u in units)
-    host.sh(script + "; systemctl daemon-reload; systemctl reset-failed", check=False)
 
 
 # --- started means running -----------------------------------------------------------------
@@ -47,9 +22,11 @@ def clean(host: BenchHost, *units: str) -> None:
 
 def test_simple_program_that_exits_after_half_a_second_fails_with_its_journal(bench_host: BenchHost) -> None:
     host = bench_host
+    # settle: 3 against a 0.5 s life: the death lies well inside the window however slow the machine
     sections = {"Service": {"ExecStart": "/bin/sh -c 'echo quick-exit-marker; sleep 0.5; exit 1'"}}
     try:
-        first = host.play([unit_task(name="quick.service", sections=sections, active=True, ignore_errors=True)])
+        first = host.play([unit_task(name="quick.service", sections=sections, active=True, settle=3,
+                                     ignore_errors=True)])
         result = first.results[0]
         assert result["failed"] is True
         assert result["changed"] is True, "a failed task that wrote a file and reloaded reports changed"
@@ -59,7 +36,8 @@ def test_simple_program_that_exits_after_half_a_second_fails_with_its_journal(be
         assert result["units"][0]["problem"] and any("quick-exit-marker" in ln for ln in result["units"][0]["journal"])
         assert show(host, "quick.service")["ActiveState"] == "failed"
         # every later run tries again and still fails: never a silent success
-        again = host.play([unit_task(name="quick.service", sections=sections, active=True, ignore_errors=True)])
+        again = host.play([unit_task(name="quick.service", sections=sections, active=True, settle=3,
+                                     ignore_errors=True)])
         assert again.results[0]["failed"] is True and again.results[0]["actions"] == ["start"]
     finally:
         clean(host, "quick.service")
@@ -97,15 +75,12 @@ def test_oneshot_without_remain_after_exit_must_finish_with_success(bench_host: 
 
 
 def test_hanging_oneshot_fails_at_wait_timeout_and_no_block_returns_at_once(bench_host: BenchHost) -> None:
+    """Bounds that hold on a loaded machine: the task waits at least wait_timeout and gives up
+    long before several times it; no_block returns long before a wait_timeout of 300 s."""
     host = bench_host
     sections = {"Service": {"Type": "oneshot", "ExecStart": "/bin/sleep 600", "TimeoutStartSec": "infinity"}}
     try:
         host.play([unit_task(name="hang.service", sections=sections)])
-        # what any one-task play costs on this machine right now (the test command runs
-        # tests side by side): the module's own time is what the play takes beyond it
-        t0 = time.monotonic()
-        host.play([{"ansible.builtin.ping": {}}])
-        overhead = time.monotonic() - t0
         t0 = time.monotonic()
         result = host.play([unit_task(name="hang.service", active=True, wait_timeout=10,
                                       ignore_errors=True)]).results[0]
@@ -113,14 +88,15 @@ def test_hanging_oneshot_fails_at_wait_timeout_and_no_block_returns_at_once(benc
         assert result["failed"] is True and "wait_timeout=10s" in result["msg"]
         assert "ActiveState=activating" in result["msg"]
         assert elapsed >= 10, f"the task gave up after {elapsed:.1f} s, before its 10 s wait_timeout"
-        assert elapsed - overhead < 16, f"a 10 s wait_timeout took {elapsed:.1f} s (a ping play {overhead:.1f} s)"
+        assert elapsed < 60, f"a 10 s wait_timeout took {elapsed:.1f} s: the task did not give up at its timeout"
 
         host.exec("systemctl", "stop", "--no-block", "hang.service")
         host.exec("systemctl", "reset-failed", "hang.service", check=False)
         t0 = time.monotonic()
-        queued = host.play([unit_task(name="hang.service", active=True, no_block=True)]).results[0]
+        queued = host.play([unit_task(name="hang.service", active=True, no_block=True,
+                                      wait_timeout=300)]).results[0]
         elapsed = time.monotonic() - t0
-        assert elapsed - overhead < 4, f"no_block took {elapsed:.1f} s (a ping play {overhead:.1f} s)"
+        assert elapsed < 150, f"no_block took {elapsed:.1f} s of a 300 s wait_timeout: it waited for the job"
         assert queued["queued"] is True and "hang.service" in queued["units"][0]["name"]
         assert show(host, "hang.service")["ActiveState"] == "activating"
     finally:
@@ -157,34 +133,35 @@ def test_a_failing_unit_does_not_skip_the_restart_of_another(bench_host: BenchHo
         clean(host, "steady.service", "newbad.service")
 
 
-def test_unit_changed_and_reloaded_behind_the_back_is_restarted_once(bench_host: BenchHost) -> None:
+def test_unit_file_rewritten_and_reloaded_behind_the_back_restarts_nothing(bench_host: BenchHost) -> None:
+    """The same content written again and reloaded without the module (no pending-restart
+    marker): the unit already runs that definition, and file times are not consulted."""
     host = bench_host
     sections = {"Service": {"ExecStart": SLEEPER}}
     task = unit_task(name="drift.service", sections=sections, active=True)
     try:
         host.play([task])
         started = start_count(host, "drift.service")
-        # an interrupted run: the module's own content written again and reloaded, no restart
+        invocation = show(host, "drift.service")["InvocationID"]
         text = host.read_file("/etc/systemd/system/drift.service")
         host.exec("sh", "-c", "sleep 0.1; cat > /etc/systemd/system/drift.service; systemctl daemon-reload",
                   input=text)
         check = host.play([task], check=True).results[0]
-        assert check["changed"] is True and check["restarted"] is True
-        assert start_count(host, "drift.service") == started
+        assert check["changed"] is False and check["restarted"] is False, check
         reloads = count_daemon_reloads(host)
-        first = host.play([task]).results[0]
-        assert first["changed"] is True and first["restarted"] is True and first["file_changed"] is False
-        assert first["daemon_reloaded"] is False and count_daemon_reloads(host) == reloads
-        assert first["restart_triggered_by"] == ["/etc/systemd/system/drift.service"]
-        assert start_count(host, "drift.service") == started + 1
-        second = host.play([task]).results[0]
-        assert second["changed"] is False and second["restarted"] is False
-        assert start_count(host, "drift.service") == started + 1
+        for _ in range(2):
+            run = host.play([task]).results[0]
+            assert run["changed"] is False and run["restarted"] is False and run["actions"] == [], run
+            assert run["file_changed"] is False and run["daemon_reloaded"] is False
+            assert run.get("restart_triggered_by", []) == []
+        assert count_daemon_reloads(host) == reloads
+        assert start_count(host, "drift.service") == started
+        assert show(host, "drift.service")["InvocationID"] == invocation
     finally:
         clean(host, "drift.service")
 
 
-def test_dropin_changed_behind_the_back_restarts_its_unit_once(bench_host: BenchHost) -> None:
+def test_dropin_touched_and_reloaded_behind_the_back_restarts_nothing(bench_host: BenchHost) -> None:
     host = bench_host
     dropin = dropin_task(name="dropped.service", dropin="tune", sections={"Service": {"Nice": 5}})
     try:
@@ -193,33 +170,35 @@ def test_dropin_changed_behind_the_back_restarts_its_unit_once(bench_host: Bench
         started = start_count(host, "dropped.service")
         path = "/etc/systemd/system/dropped.service.d/tune.conf"
         host.sh(f"sleep 0.1; touch {path}; systemctl daemon-reload")
-        first = host.play([dropin]).results[0]
-        assert first["restarted"] is True and first["restart_triggered_by"] == [path]
-        assert start_count(host, "dropped.service") == started + 1
-        assert host.play([dropin]).results[0]["changed"] is False
-        assert start_count(host, "dropped.service") == started + 1
+        for _ in range(2):
+            run = host.play([dropin]).results[0]
+            assert run["changed"] is False and run["restarted"] is False, run
+            assert run.get("restart_triggered_by", []) == []
+        assert start_count(host, "dropped.service") == started
     finally:
         clean(host, "dropped.service")
 
 
-def test_template_changed_behind_the_back_restarts_each_running_instance_once(bench_host: BenchHost) -> None:
+def test_template_touched_and_reloaded_behind_the_back_restarts_no_instance(bench_host: BenchHost) -> None:
     host = bench_host
     template = unit_task(name="tw@.service", sections={"Service": {"ExecStart": SLEEPER, "Environment": "INST=%i"}})
     listed = unit_task(units=[{"name": "tw@.service", **template["unitcraft.systemd.unit"]},
                               {"name": "tw@a.service", "active": True}])
+    instances = ("tw@a.service", "tw@b.service")
     try:
         host.play([listed])
         host.exec("systemctl", "start", "tw@b.service")
-        before = {u: start_count(host, u) for u in ("tw@a.service", "tw@b.service")}
+        before = {u: start_count(host, u) for u in instances}
+        invocations = {u: show(host, u)["InvocationID"] for u in instances}
         host.sh("sleep 0.1; touch /etc/systemd/system/tw@.service; systemctl daemon-reload")
         result = host.play([listed]).results[0]
-        assert result["units"][1]["restarted"] is True
-        assert result["units"][0]["restarted_instances"] == ["tw@b.service"]
-        for unit in before:
-            assert start_count(host, unit) == before[unit] + 1, unit
+        assert result["changed"] is False, result
+        assert result["units"][1]["restarted"] is False
+        assert result["units"][0].get("restarted_instances", []) == []
         assert host.play([template]).results[0]["changed"] is False
-        for unit in before:
-            assert start_count(host, unit) == before[unit] + 1, unit
+        for unit in instances:
+            assert start_count(host, unit) == before[unit], unit
+            assert show(host, unit)["InvocationID"] == invocations[unit], unit
     finally:
         host.sh("systemctl stop 'tw@*.service'", check=False)
         clean(host, "tw@.service")
@@ -255,22 +234,6 @@ def test_restart_triggers_restart_once_when_a_path_is_newer(bench_host: BenchHos
 
 
 # --- the next run repairs what the last one could not ------------------------------------------
-
-
-def put_program(host: BenchHost, path: str, body: str) -> None:
-    """Put a shell program in place the way Ansible's copy does: a temporary file, then a rename."""
-    host.sh(f"mkdir -p $(dirname {path}) && printf '#!/bin/sh\\n%s\\n' '{body}' > {path}.tmp "
-            f"&& chmod 0755 {path}.tmp && mv {path}.tmp {path}")
-
-
-def wait_for(host: BenchHost, unit: str, prop: str, value: str, seconds: float = 30) -> dict[str, str]:
-    deadline = time.monotonic() + seconds
-    props = show(host, unit, prop)
-    while props[prop] != value and time.monotonic() < deadline:
-        time.sleep(0.2)
-        props = show(host, unit, prop)
-    assert props[prop] == value, f"{unit}: {prop}={props[prop]} after {seconds}s, not {value}"
-    return props
 
 
 def test_a_rerun_starts_the_fixed_program_of_a_unit_whose_failed_start_used_up_its_start_limit(

@@ -21,7 +21,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.unitcraft.systemd.plugins.module_utils import _credentials
+from ansible_collections.unitcraft.systemd.plugins.module_utils import _credential_loaders, _credentials
 from ansible_collections.unitcraft.systemd.plugins.module_utils._credentials import (
     CredentialError,
     CredentialTask,
@@ -539,6 +539,262 @@ def test_user_scope_plain_file_in_the_config_home(run: Runner, tmp_path: Path, m
     assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid())
     # the user manager does not search the store: the unit names the file
     assert (result["load_directive"], result["load_value"]) == ("LoadCredential", f"apikey:{path}")
+
+
+# --- unit: a credential of one unit -----------------------------------------------------------------------------
+
+
+def opened(path: Path) -> tuple[str, str]:
+    """(sealed name, plaintext) of a file the fake sealed."""
+    meta = json.loads(base64.b64decode(path.read_bytes())[16:])
+    return meta["name"], bytes.fromhex(meta["data"]).decode()
+
+
+def unit_file(run: Runner, unit: str, name: str = "apikey") -> Path:
+    return run.root / "etc" / "unitcraft" / "credentials" / unit / name
+
+
+def write_unit(run: Runner, relative: str, text: str) -> Path:
+    path = run.root / relative.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_unit_credential_lives_in_the_units_own_directory(run: Runner, fake: FakeSystemdCreds) -> None:
+    result = run(value=SECRET, unit="huobi.service")
+    path = unit_file(run, "huobi.service")
+    assert result["path"] == str(path) and result["changed"] is True and result["value_changed"] is True
+    assert mode_of(path) == 0o600 and mode_of(path.parent) == 0o700
+    # sealed under the credential's own name: LoadCredentialEncrypted=apikey:PATH checks that name (252, 257)
+    assert fake.argvs[-1][2] == "--name=apikey"
+    assert (result["load_directive"], result["load_value"]) == (
+        "LoadCredentialEncrypted", "apikey:/etc/unitcraft/credentials/huobi.service/apikey")
+    assert result["shared_files"] == [] and result["removed"] == []
+    assert not enc_file(run).exists() and not plain_file(run).exists()
+    assert run(value=SECRET, unit="huobi.service")["changed"] is False
+
+
+def test_two_units_with_the_same_credential_name_never_touch_each_other(run: Runner) -> None:
+    run(value=SECRET, unit="huobi.service")
+    run(value=OTHER, unit="binance.service")
+    huobi, binance = unit_file(run, "huobi.service"), unit_file(run, "binance.service")
+    assert opened(huobi) == ("apikey", SECRET) and opened(binance) == ("apikey", OTHER)
+    # each rerun compares with its own file: nothing changes, whichever ran last
+    assert run(value=SECRET, unit="huobi.service")["changed"] is False
+    assert run(value=OTHER, unit="binance.service")["changed"] is False
+    gone = run(state="absent", unit="huobi.service")
+    assert gone["removed"] == [str(huobi), str(huobi.parent)] and not huobi.parent.exists()
+    assert opened(binance) == ("apikey", OTHER)
+
+
+def test_absent_keeps_the_units_directory_while_another_credential_is_in_it(run: Runner) -> None:
+    run(value=SECRET, unit="huobi.service")
+    run(name="apisecret", value=OTHER, unit="huobi.service")
+    first = run(state="absent", unit="huobi.service", check=True)
+    assert first["changed"] is True and first["removed"] == [str(unit_file(run, "huobi.service"))]
+    assert unit_file(run, "huobi.service").exists()  # check mode
+    run(state="absent", unit="huobi.service")
+    last = run(name="apisecret", state="absent", unit="huobi.service", diff=True)
+    directory = unit_file(run, "huobi.service").parent
+    assert last["removed"] == [str(directory / "apisecret"), str(directory)] and not directory.exists()
+    assert f"removed: {directory}\n" in last["diff"]["after"]
+    assert run(name="apisecret", state="absent", unit="huobi.service")["changed"] is False
+
+
+def test_a_unit_credential_switches_encryption_in_the_same_file(run: Runner) -> None:
+    plain = run(value=SECRET, unit="huobi.service", encrypt="none")
+    path = unit_file(run, "huobi.service")
+    assert path.read_bytes() == SECRET.encode()
+    assert (plain["load_directive"], plain["load_value"]) == ("LoadCredential", f"apikey:{plain['path'][len(str(run.root)):]}")
+    sealed_now = run(value=SECRET, unit="huobi.service", encrypt="host")
+    assert sealed_now["value_changed"] is True and sealed_now["removed"] == []
+    assert SECRET.encode() not in path.read_bytes() and sealed_with(path.read_bytes()) == "host"
+
+
+def test_the_units_directory_is_brought_back_to_0700(run: Runner) -> None:
+    run(value=SECRET, unit="huobi.service")
+    directory = unit_file(run, "huobi.service").parent
+    directory.chmod(0o755)
+    result = run(value=SECRET, unit="huobi.service")
+    assert result["changed"] is True and result["value_changed"] is False and mode_of(directory) == 0o700
+
+
+@pytest.mark.parametrize(("unit", "message"), [
+    ("huobi", "has no type suffix"),
+    ("huobi.timer", "a timer unit runs no process and loads no credential"),
+    ("huobi.target", "a target unit runs no process"),
+    ("../x.service", "invalid unit name"),
+    ("foo\\x2dbar.service", "a backslash in the credential's path is read as written by systemd 252 and unescaped by 257"),
+])
+def test_a_unit_that_cannot_load_a_credential_is_refused(run: Runner, fake: FakeSystemdCreds, unit: str,
+                                                         message: str) -> None:
+    result = run(value=SECRET, unit=unit, expect_failure=True)
+    assert message in result["msg"] and result["msg"].startswith("credential apikey: ") and fake.argvs == []
+
+
+def test_unit_and_path_are_mutually_exclusive(run: Runner) -> None:
+    result = run(value=SECRET, unit="huobi.service", path="/srv/apikey", expect_failure=True)
+    assert "mutually exclusive: path|unit" in result["msg"]
+
+
+def test_a_template_unit_gets_one_directory_for_all_instances(run: Runner) -> None:
+    result = run(value=SECRET, unit="worker@.service")
+    assert result["load_value"] == "apikey:/etc/unitcraft/credentials/worker@.service/apikey"
+
+
+def test_user_scope_unit_credential_in_the_config_home(run: Runner, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    result = run(value=SECRET, scope="user", root=None, encrypt="none", unit="ureader.service")
+    path = tmp_path / "cfg" / "unitcraft" / "credentials" / "ureader.service" / "apikey"
+    assert result["path"] == str(path) and result["load_value"] == f"apikey:{path}"
+    assert path.read_bytes() == SECRET.encode() and mode_of(path.parent) == 0o700
+
+
+# --- the host-wide files a unit loads, and retiring them ------------------------------------------------------
+
+
+OLD_LAYOUT_UNIT = "[Service]\nExecStart=/usr/local/bin/huobi\nLoadCredentialEncrypted=apikey\n"
+
+
+def old_layout(run: Runner, secret: str = SECRET) -> Path:
+    """What the daemon role wrote before per-unit credentials: /etc/credstore.encrypted/apikey, loaded by name."""
+    enc_file(run).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    enc_file(run).write_bytes(sealed("apikey", secret))
+    return enc_file(run)
+
+
+@pytest.mark.parametrize("where", [
+    "/etc/systemd/system/huobi.service",
+    "/etc/systemd/system/huobi.service.d/creds.conf",
+    "/usr/lib/systemd/system/huobi.service",
+])
+def test_the_host_wide_file_the_unit_loads_is_reported_and_left_alone(run: Runner, where: str) -> None:
+    shared = old_layout(run)
+    write_unit(run, where, OLD_LAYOUT_UNIT)
+    result = run(value=SECRET, unit="huobi.service")
+    assert result["shared_files"] == [str(shared)] and shared.exists()
+    assert result["removed"] == []
+
+
+def test_a_host_wide_file_only_another_unit_loads_is_not_the_units(run: Runner) -> None:
+    old_layout(run)
+    write_unit(run, "/etc/systemd/system/binance.service", OLD_LAYOUT_UNIT)
+    write_unit(run, "/etc/systemd/system/huobi.service",
+               "[Service]\nLoadCredentialEncrypted=apikey:/etc/unitcraft/credentials/huobi.service/apikey\n")
+    assert run(value=SECRET, unit="huobi.service")["shared_files"] == []
+
+
+def test_an_instance_reports_what_its_template_loads(run: Runner) -> None:
+    shared = old_layout(run)
+    write_unit(run, "/etc/systemd/system/worker@.service", OLD_LAYOUT_UNIT)
+    assert run(value=SECRET, unit="worker@1.service")["shared_files"] == [str(shared)]
+
+
+def test_absent_reports_the_host_wide_file_too(run: Runner) -> None:
+    shared = old_layout(run)
+    write_unit(run, "/etc/systemd/system/huobi.service", OLD_LAYOUT_UNIT)
+    result = run(state="absent", unit="huobi.service")
+    assert result["shared_files"] == [str(shared)] and result["removed"] == [] and shared.exists()
+
+
+def test_keep_if_loaded_keeps_a_file_another_unit_loads(run: Runner) -> None:
+    shared = old_layout(run)
+    binance = write_unit(run, "/etc/systemd/system/binance.service", OLD_LAYOUT_UNIT)
+    kept = run(state="absent", path="/etc/credstore.encrypted/apikey", keep_if_loaded=True)
+    assert kept["changed"] is False and kept["removed"] == [] and shared.exists()
+    assert kept["loaded_by"] == [str(binance)]
+    assert kept["reasons"] == [f"{shared} stays: loaded by {binance}"]
+    binance.write_text("[Service]\nLoadCredentialEncrypted=apikey:/etc/unitcraft/credentials/binance.service/apikey\n")
+    check = run(state="absent", path="/etc/credstore.encrypted/apikey", keep_if_loaded=True, check=True)
+    assert check["changed"] is True and check["removed"] == [str(shared)] and shared.exists()
+    gone = run(state="absent", path="/etc/credstore.encrypted/apikey", keep_if_loaded=True)
+    assert gone["changed"] is True and gone["loaded_by"] == [] and not shared.exists()
+
+
+def test_keep_if_loaded_with_both_default_stores(run: Runner) -> None:
+    shared = old_layout(run)
+    plain_file(run).parent.mkdir(mode=0o700)
+    plain_file(run).write_bytes(SECRET.encode())
+    loader = write_unit(run, "/usr/lib/systemd/system/vendor.service", "[Service]\nLoadCredential=apikey\n")
+    result = run(state="absent", keep_if_loaded=True)
+    # a name without a path may be found in either store: both stay
+    assert result["removed"] == [] and result["loaded_by"] == [str(loader)]
+    assert shared.exists() and plain_file(run).exists()
+
+
+def test_keep_if_loaded_needs_state_absent(run: Runner) -> None:
+    result = run(value=SECRET, keep_if_loaded=True, expect_failure=True)
+    assert "keep_if_loaded works with state: absent only" in result["msg"]
+
+
+# --- which unit files load a file -------------------------------------------------------------------------------
+
+
+STORES = _credential_loaders.SYSTEM_STORE_DIRS
+SHARED = "/etc/credstore.encrypted/apikey"
+
+
+@pytest.mark.parametrize(("directive", "value", "path", "loads"), [
+    ("LoadCredentialEncrypted", "apikey", SHARED, True),
+    ("LoadCredential", "apikey", SHARED, True),  # either store may be searched: counted as loading
+    ("LoadCredentialEncrypted", "apikey", "/etc/credstore/apikey", True),
+    ("LoadCredentialEncrypted", "apikey", "/srv/apikey", False),  # not in a store: never found by name
+    ("LoadCredentialEncrypted", "other", SHARED, False),
+    ("LoadCredentialEncrypted", "key:apikey", SHARED, True),  # a relative path is searched in the stores
+    ("LoadCredentialEncrypted", "apikey:/etc/credstore.encrypted/apikey", SHARED, True),
+    ("LoadCredentialEncrypted", "apikey:/etc/credstore.encrypted//apikey", SHARED, True),
+    ("LoadCredentialEncrypted", "apikey:/etc/credstore.encrypted", SHARED, True),  # a directory loads its files
+    ("LoadCredentialEncrypted", "apikey:/etc/credstore.encrypted/apikey2", SHARED, False),
+    ("LoadCredentialEncrypted", "apikey:/etc/unitcraft/credentials/huobi.service/apikey", SHARED, False),
+    ("LoadCredentialEncrypted", "apikey:%E/credstore.encrypted/apikey", SHARED, True),  # a specifier: anything
+    ("LoadCredentialEncrypted", "apikey:%E/credstore.encrypted/other", SHARED, False),
+    ("LoadCredentialEncrypted", "%N", SHARED, True),
+    ("LoadCredentialEncrypted", "50%%", "/etc/credstore.encrypted/50%", True),
+    ("LoadCredentialEncrypted", "api[k]ey", "/etc/credstore.encrypted/apikey", False),  # no glob in a name
+    ("LoadCredentialEncrypted", "", SHARED, False),  # a reset
+    ("ImportCredential", "api*", SHARED, True),
+    ("ImportCredential", "login.*", SHARED, False),
+    ("ImportCredential", "tty.%I.*:tty.", "/etc/credstore/tty.x.y", True),
+    ("ImportCredential", "api*", "/srv/apikey", False),
+])
+def test_which_lines_load_a_file(directive: str, value: str, path: str, loads: bool) -> None:
+    line = _credential_loaders.CredentialLine("/etc/systemd/system/x.service", directive, value)
+    assert line.loads(path, STORES) is loads
+
+
+def test_credential_lines_skip_comments_and_other_directives() -> None:
+    text = ("[Service]\n# LoadCredentialEncrypted=apikey\n; ImportCredential=*\nLoadCredentialEncrypted = apikey \n"
+            "Environment=LoadCredential=x\n  ImportCredential=api*\nSetCredential=apikey:x\n")
+    lines = _credential_loaders.credential_lines(text, "u")
+    assert [(line.directive, line.value) for line in lines] == [("LoadCredentialEncrypted", "apikey"),
+                                                                ("ImportCredential", "api*")]
+
+
+def test_unit_files_reads_exec_units_and_their_dropins_once(tmp_path: Path) -> None:
+    etc, vendor = tmp_path / "etc", tmp_path / "lib"
+    for path in ("a.service", "b.socket", "c.timer", "a.service.d/x.conf", "a.service.d/x.txt", "service.d/all.conf",
+                 "multi-user.target.wants/a.service", "d.target.d/y.conf"):
+        (etc / path).parent.mkdir(parents=True, exist_ok=True)
+        if path.startswith("multi-user"):
+            (etc / path).symlink_to(etc / "a.service")
+        else:
+            (etc / path).write_text("")
+    vendor.mkdir()
+    (vendor / "a.service").symlink_to(etc / "a.service")  # the same file twice: read once
+    dirs = [str(etc), str(vendor), str(tmp_path / "missing")]
+    found = [os.path.relpath(p, tmp_path) for p in _credential_loaders.unit_files(dirs)]
+    assert found == ["etc/a.service", "etc/a.service.d/x.conf", "etc/b.socket", "etc/service.d/all.conf"]
+    only = [os.path.relpath(p, tmp_path) for p in _credential_loaders.unit_files([str(etc)], names={"a.service"})]
+    assert only == ["etc/a.service", "etc/a.service.d/x.conf"]
+
+
+def test_user_unit_dirs_leave_the_runtime_parts_out_without_a_runtime_directory() -> None:
+    with_runtime = _credential_loaders.user_unit_dirs("/home/u", "/home/u/.config", "/run/user/1000")
+    assert "/run/user/1000/systemd/transient" in with_runtime and "/home/u/.config/systemd/user" in with_runtime
+    without = _credential_loaders.user_unit_dirs("/home/u", "/home/u/.config", "")
+    assert all(d.startswith(("/home/u", "/etc", "/usr", "/lib", "/run/systemd/user")) for d in without)
 
 
 # --- the gateway --------------------------------------------------------------------------------------------------

@@ -212,6 +212,20 @@ def test_an_untouched_unit_up_longer_than_settle_costs_no_look() -> None:
     assert fake.shows == [] and clock.sleeps == [], "a steady unit is not watched"
 
 
+def test_a_unit_read_up_a_moment_is_watched_however_late_the_gate_starts() -> None:
+    """The plan read a crash-looping unit 0.5 s into a process; the module was slow and the gate
+    starts 1.5 s later: the process read was not steady, so the gate watches (and fails) it."""
+    clock = Clock()
+    fake = TimedSystemctl(clock, flapping(life=0.6, restart_sec=0.1, first_start=clock.now - 7.5))
+    read_at = clock.now
+    before = {"a.service": fake.states("a.service", read_at)}
+    assert before["a.service"]["ActiveState"] == "active"
+    clock.now += 1.5
+    outcome = gate(fake, clock).wait({"a.service": RUNNING}, since=0, before=before,
+                                     rows={"a.service": UNTOUCHED}, read_at=read_at)["a.service"]
+    assert not outcome.ok and (outcome.problem or "").startswith("keeps dying:"), outcome.describe()
+
+
 @pytest.mark.parametrize("phase", [0.0, 0.2, 0.5, 0.9, 2.95, 3.0, 3.3, 3.7, 3.99])
 def test_the_seed_pattern_passes_wherever_the_rerun_finds_it(phase: float) -> None:
     """Restart=always, a program that lives 3 s, RestartSec=1: untouched, it never fails a run,
