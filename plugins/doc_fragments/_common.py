@@ -103,6 +103,10 @@ options:
       - V(errors) fails only on errors and returns the warnings (key C(validation) of the result).
       - V(off) skips the check.
       - Timer C(OnCalendar=) values are checked with C(systemd-analyze calendar) with V(strict) and V(errors).
+      - With V(strict) and V(errors), a directive added in a later systemd than the target's fails the
+        task while planning, before anything changes, with the version that added it and the target's
+        (C(RestartSteps= needs systemd 254; this host runs 252)). The version is read from the name of
+        systemd's library on the target; under O(root) (another tree) it is not checked.
       - Validation runs only for files that change.
     type: str
     default: strict

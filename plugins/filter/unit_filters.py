@@ -60,8 +60,19 @@ def systemd_escape(text: Any, path: bool = False) -> str:
         raise AnsibleFilterError(f"systemd_escape: {exc}") from exc
 
 
-def lint_unit(unit_input: Any, unit: str | None = None, enabled: bool | None = None) -> list[dict[str, Any]]:
-    """Lint a unit given as sections or as unit file text; return the findings."""
+def _systemd_version(value: Any) -> int | None:
+    """The systemd_version option: an integer such as 252 (a string of digits is taken too), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        raise AnsibleFilterError(f"lint_unit: systemd_version must be an integer such as 252, not {value!r}")
+    return int(value)
+
+
+def lint_unit(unit_input: Any, unit: str | None = None, enabled: bool | None = None,
+              systemd_version: Any = None) -> list[dict[str, Any]]:
+    """Lint a unit given as sections or as unit file text, for systemd `systemd_version` if given; return the findings."""
+    version = _systemd_version(systemd_version)
     try:
         if isinstance(unit_input, str):
             sections = parse_unit(str(unit_input), unit=unit)
@@ -71,7 +82,7 @@ def lint_unit(unit_input: Any, unit: str | None = None, enabled: bool | None = N
             raise AnsibleFilterError(
                 f"lint_unit: input must be sections (a mapping) or unit file text, not {type(unit_input).__name__}"
             )
-        return lint_sections(sections, unit=unit, enabled=enabled)
+        return lint_sections(sections, unit=unit, enabled=enabled, systemd_version=version)
     except UnitFileError as exc:
         raise AnsibleFilterError(f"lint_unit: {exc}") from exc
 

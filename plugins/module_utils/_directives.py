@@ -2,7 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Private module_utils: not a public API of the collection, may change without notice.
-"""systemd directive knowledge: which directives systemd reads only once.
+"""systemd directive knowledge: which directives systemd reads only once, and since which version.
+
+Versions and deprecations: :func:`added_in` and :func:`deprecation` look up the table that
+scripts/gen-directive-versions generates from systemd's man pages (_directive_versions.py).
 
 A single-valued directive holds one value: each assignment replaces the one before, so of
 ``Type=simple`` followed by ``Type=exec`` only ``exec`` is left, and the first line is
@@ -25,7 +28,26 @@ Compatibility names that systemd still reads (``StartLimitInterval=``,
 
 from __future__ import annotations
 
-__all__ = ["SINGLE_VALUED", "is_single_valued"]
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.unitcraft.systemd.plugins.module_utils._directive_versions import (
+    ADDED,
+    DEPRECATED,
+    DEPRECATED_OTHER,
+)
+
+__all__ = ["EXEC_COMMANDS", "OLDEST_TARGET", "SINGLE_VALUED", "Deprecation", "added_in", "depends_on_version", "deprecation",
+           "deprecation_of", "is_single_valued"]
+
+# The oldest systemd on a host that ansible-core 2.19 manages (its targets need Python 3.8, which
+# RHEL 8 with systemd 239 is the oldest to offer): directives added up to it need no version check.
+OLDEST_TARGET = 239
+
+# the command lines of systemd.service(5) and systemd.socket(5), which take prefixes such as `!!`
+EXEC_COMMANDS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop",
+                 "ExecStopPre", "ExecStopPost")
 
 # systemd.unit(5), [Unit]
 _UNIT = frozenset({
@@ -149,3 +171,56 @@ SINGLE_VALUED: dict[str, frozenset[str]] = {
 def is_single_valued(section: str, key: str) -> bool:
     """Whether systemd reads ``key`` in ``[section]`` as one value (a later assignment replaces it)."""
     return key in SINGLE_VALUED.get(section, frozenset())
+
+
+def added_in(section: str, key: str) -> int | None:
+    """The systemd version that added ``key`` to ``[section]``; None when every systemd has it, or it is not known."""
+    for sections, version in ADDED.get(key, ()):
+        if section in sections:
+            return version
+    return None
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """What systemd deprecated, when (None: not yet), from which version it ignores it, and what replaces it."""
+
+    deprecated: int | None
+    ignored: int | None
+    instead: str  # "" when there is nothing to replace it with
+
+    def applies(self, version: int | None) -> bool:
+        """Whether it concerns systemd ``version``; with no version known, it always does."""
+        return version is None or any(when is not None and when <= version for when in (self.deprecated, self.ignored))
+
+
+def deprecation(section: str, key: str) -> Deprecation | None:
+    """The deprecation of directive ``key`` in ``[section]``, if any."""
+    row = DEPRECATED.get(key)
+    if row is None or section not in row[0]:
+        return None
+    return Deprecation(*row[1:])
+
+
+def deprecation_of(thing: str) -> Deprecation:
+    """The deprecation of something that is not a directive: ``exec-prefix-!!``, ``sysv-scripts``."""
+    return Deprecation(*DEPRECATED_OTHER[thing])
+
+
+def depends_on_version(sections: Mapping[str, Mapping[str, Any] | None]) -> bool:
+    """Whether checking ``sections`` needs the target's version: a directive added after
+    :data:`OLDEST_TARGET`, a deprecated one, or an ``Exec*=`` line with ``!!``.
+
+    A cheap over-estimate: the lint decides what is found; this only says whether to ask.
+    """
+    for section, directives in sections.items():
+        for key, value in (directives or {}).items():
+            if value is None:
+                continue
+            if (added_in(section, key) or 0) > OLDEST_TARGET or deprecation(section, key) is not None:
+                return True
+            if key in EXEC_COMMANDS and "!!" in str(value):
+                return True
+            if key == "SourcePath" and "init.d/" in str(value):
+                return True
+    return False

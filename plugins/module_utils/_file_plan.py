@@ -4,7 +4,8 @@
 """What one request does on disk: the file it manages, its text before and after, and what it is checked against.
 
 Planning only reads; refusals that systemctl would only make half-way through a task
-(masking a file in /etc, enabling a template without DefaultInstance=) are made here.
+(masking a file in /etc, enabling a template without DefaultInstance=) are made here, and so
+is the refusal of a directive the host's systemd is too old for (it would ignore the line).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._install import attribute_problem, is_vendor_path, read_text
+from ansible_collections.unitcraft.systemd.plugins.module_utils._lint import newer_directives
 from ansible_collections.unitcraft.systemd.plugins.module_utils._requests import TaskError, UnitRequest
+from ansible_collections.unitcraft.systemd.plugins.module_utils._systemd_version import TargetSystemd
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import UnitFileError, install_section, parse_unit, render_unit
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UnitName
 
@@ -95,12 +98,16 @@ def _spaced(sections: Any) -> Any:
 
 
 class FilePlanner:
-    """Plans the file of each request in one scope (and root, or user's home)."""
+    """Plans the file of each request in one scope (and root, or user's home).
 
-    def __init__(self, scope: str, root: str | None, unit_dir: str) -> None:
+    With `systemd` (the host's), what a request writes is checked against its version.
+    """
+
+    def __init__(self, scope: str, root: str | None, unit_dir: str, systemd: TargetSystemd | None = None) -> None:
         self.scope = scope
         self.root = root
         self.unit_dir = unit_dir
+        self.systemd = systemd
 
     def plan(self, request: UnitRequest) -> UnitPlan:
         if request.dropin:
@@ -130,11 +137,36 @@ class FilePlanner:
             plan.file_changed = before is not None
         elif after is not None:
             plan.file_changed = after != before
+        if request.state == "present" and plan.file_changed and plan.after is not None and request.validate != "off":
+            self._check_versions(plan)
         if request.dropin:
             self._find_base(plan)
         else:
             self._check_unit_plan(plan)
         return plan
+
+    def _check_versions(self, plan: UnitPlan) -> None:
+        """Refuse directives this host's systemd does not know yet (validation would only see an unknown key)."""
+        req = plan.request
+        if self.systemd is None:
+            return
+        try:
+            sections = req.sections if req.sections is not None else parse_unit(plan.after or "", unit=req.name)
+        except UnitFileError:
+            return  # systemd-analyze verify reports what it cannot read
+        version = self.systemd.known_for(sections)
+        if version is None:
+            return
+        newer = newer_directives(sections, req.name, version)
+        if not newer:
+            return
+        (section, key, added), more = newer[0], newer[1:]
+        also = "".join(f"; [{s}] {k}= needs {a}" for s, k, a in more)
+        them = "them" if more else "it"
+        raise TaskError(f"unit {req.name}: [{section}] {key}= needs systemd {added}; this host runs {version}{also}. "
+                        f"systemd {version} would ignore {them} (\"Unknown key\") and run the unit without {them}: "
+                        f"leave {them} out for this host, or give {them} in a drop-in only on hosts with a newer "
+                        "systemd (validate: off writes the file anyway); nothing was changed")
 
     def _find_base(self, plan: UnitPlan) -> None:
         """What a drop-in is checked against: the unit's file, or a stand-in unit for a drop-in of many units."""

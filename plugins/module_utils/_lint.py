@@ -16,10 +16,17 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._directives import (
+    EXEC_COMMANDS,
+    Deprecation,
+    added_in,
+    deprecation,
+    deprecation_of,
+)
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import check_sections, directive_lines
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_name import UNIT_TYPES, parse_unit_name
 
-__all__ = ["KNOWN_SPECIFIERS", "RULES", "lint_sections"]
+__all__ = ["KNOWN_SPECIFIERS", "RULES", "lint_sections", "newer_directives"]
 
 # Specifiers of systemd.unit(5), union over systemd 252-257 ("%%" is a literal "%").
 KNOWN_SPECIFIERS = frozenset("aAbBCdDEfgGhHiIjJlLmMnNoPpqsStTuUvVwWyY%")
@@ -37,6 +44,8 @@ RULES: dict[str, str] = {
     "unknown-specifier": "a % that is not a known specifier",
     "date-format-specifier": "a date format (date +%Y-%m-%d) whose % conversions systemd expands as specifiers",
     "secret-in-environment": "Environment= with a secret-looking name (*_KEY, *TOKEN*, *PASSWORD*, *SECRET*)",
+    "needs-newer-systemd": "a directive added in a later systemd than the target's (or systemd_version)",
+    "deprecated-directive": "a directive, Exec prefix or SysV script that systemd deprecated or ignores, with what to use instead",
 }
 
 _PULLING = ("Wants", "Requires", "BindsTo", "Upholds")
@@ -318,15 +327,94 @@ def _lint_environment(sections: Mapping[str, Mapping[str, Any]], unit: str | Non
     return findings
 
 
+# a command line's prefixes (systemd.service(5), "Command lines"); `|` is new in 257
+_EXEC_PREFIX = re.compile(r"[-@:+!|]*")
+# what systemd-sysv-generator writes into the units it makes from init scripts
+_SYSV_SCRIPT = re.compile(r"^/etc/(rc\.d/)?init\.d/")
+
+
+def newer_directives(
+    sections: Mapping[str, Mapping[str, Any]], unit: str | None, systemd_version: int
+) -> list[tuple[str, str, int]]:
+    """(section, key, version that added it) of each directive set in ``sections`` that
+    ``systemd_version`` does not have yet (by the table generated from systemd's man pages)."""
+    view = _Unit(sections, unit)
+    found = []
+    for section, directives in sections.items():
+        for key in directives or {}:
+            added = added_in(section, key)
+            if added is not None and added > systemd_version and view.lines(section, key):
+                found.append((section, key, added))
+    return found
+
+
+def _fate(dep: Deprecation, version: int | None, ignored: str) -> str:
+    """What systemd does with a deprecated thing, for ``version`` when known: "is deprecated since ...".
+
+    ``ignored`` says what "ignored" means for it ("ignored", "no longer read").
+    """
+    if dep.ignored is not None and version is not None and version >= dep.ignored:
+        return f"is {ignored} by systemd {dep.ignored} and later ({version} included)"
+    if dep.deprecated is not None:
+        return f"is deprecated since systemd {dep.deprecated}" + (
+            f" and {ignored} by systemd {dep.ignored} and later" if dep.ignored is not None else "")
+    return f"is {ignored} by systemd {dep.ignored} and later"
+
+
+def _lint_versions(view: _Unit, systemd_version: int | None) -> list[dict[str, Any]]:
+    findings = []
+    if systemd_version is not None:
+        for section, key, added in newer_directives(view.sections, view.unit, systemd_version):
+            findings.append(_finding(
+                "needs-newer-systemd", section, key,
+                f"{key}= needs systemd {added}; systemd {systemd_version} does not know it, ignores the line"
+                f" (\"Unknown key\") and runs the unit without the setting: leave it out where systemd is older"
+                f" than {added}, or set it in a drop-in only on hosts with systemd {added} or later",
+            ))
+    for section, directives in view.sections.items():
+        for key in directives or {}:
+            dep = deprecation(section, key)
+            if dep is None or not dep.applies(systemd_version) or not view.has(section, key):
+                continue
+            fix = f"use {dep.instead} instead" if dep.instead else "drop it, nothing replaces it"
+            findings.append(_finding("deprecated-directive", section, key,
+                                     f"{key}= {_fate(dep, systemd_version, 'ignored')}: {fix}"))
+    prefix = deprecation_of("exec-prefix-!!")
+    if prefix.applies(systemd_version):
+        for section, directives in view.sections.items():
+            for key in directives or {}:
+                if key not in EXEC_COMMANDS:
+                    continue
+                for line in view.lines(section, key):
+                    if "!!" in _EXEC_PREFIX.match(line.lstrip()).group():  # type: ignore[union-attr]
+                        findings.append(_finding(
+                            "deprecated-directive", section, key,
+                            f"the '!!' prefix of {key}={line} {_fate(prefix, systemd_version, 'ignored')}: drop"
+                            " it (with ambient capabilities, Linux 4.3 and later, it already changes nothing)"
+                            f" and give the program its privileges with {prefix.instead}"))
+    source = view.last("Unit", "SourcePath")
+    scripts = deprecation_of("sysv-scripts")
+    if source and _SYSV_SCRIPT.match(source) and scripts.applies(systemd_version):
+        findings.append(_finding(
+            "deprecated-directive", "Unit", "SourcePath",
+            f"SourcePath={source}: the unit is made by systemd-sysv-generator from a SysV init script, and a"
+            f" SysV script {_fate(scripts, systemd_version, 'no longer read')}: write {scripts.instead}"
+            " (a service) for the program"))
+    return findings
+
+
 def lint_sections(
     sections: Mapping[str, Mapping[str, Any]],
     unit: str | None = None,
     enabled: bool | None = None,
+    systemd_version: int | None = None,
 ) -> list[dict[str, Any]]:
     """Return the lint findings for one unit (or drop-in) given as sections.
 
     ``unit`` is the unit name (its type decides which rules apply; None means a service);
-    ``enabled`` is the requested enablement (only ``True`` is checked against [Install]).
+    ``enabled`` is the requested enablement (only ``True`` is checked against [Install]);
+    ``systemd_version`` is the systemd the unit is for (None: not known, so every
+    deprecation is reported and no directive is too new).
     Raises UnitFileError when the sections are not valid.
     """
     check_sections(sections, unit, allow_reassign=True)  # as read from files: a later assignment wins
@@ -346,4 +434,5 @@ def lint_sections(
             ))
     findings.extend(_lint_specifiers(sections, unit))
     findings.extend(_lint_environment(sections, unit))
+    findings.extend(_lint_versions(view, systemd_version))
     return findings

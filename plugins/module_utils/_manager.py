@@ -58,6 +58,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._runtime_plan im
     stale_in_manager,
 )
 from ansible_collections.unitcraft.systemd.plugins.module_utils._systemctl import Systemctl, SystemctlError
+from ansible_collections.unitcraft.systemd.plugins.module_utils._systemd_version import FEATURES, TargetSystemd
 from ansible_collections.unitcraft.systemd.plugins.module_utils._triggers import ACTIVATION_PROPERTIES, missing, record_name
 from ansible_collections.unitcraft.systemd.plugins.module_utils._unit_file import (  # noqa: F401 (re-exported)
     UnitFileError,
@@ -73,7 +74,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._user_manager im
     running_user_managers,
 )
 
-HIERARCHICAL_DROPINS = 245  # first systemd to read `foo-.service.d/` and `service.d/`
+HIERARCHICAL_DROPINS = FEATURES["hierarchical-dropins"]  # first systemd to read `foo-.service.d/` and `service.d/`
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "NeedDaemonReload",
                    "MainPID", "FragmentPath", "NRestarts", "Result", "ActiveEnterTimestampMonotonic",
                    "ExecMainExitTimestampMonotonic", "ExecMainCode", "ExecMainStatus", *ACTIVATION_PROPERTIES)
@@ -101,7 +102,7 @@ class UnitTask:
         self.systemctl = Systemctl(module, scope=scope, root=root, user=user)
         self.gate = HealthGate(self.systemctl, wait_timeout=wait_timeout, settle=settle)
         self.unit_dir = unit_directory(scope, root, user.home if user else None)
-        self.files = FilePlanner(scope, root, self.unit_dir)
+        self.files = FilePlanner(scope, root, self.unit_dir, TargetSystemd(self.systemctl))
         self.pending, self.records = task_state(scope, root, user)
         if user is not None:  # the user's files belong to the user
             group = grp.getgrgid(user.gid).gr_name
@@ -131,7 +132,7 @@ class UnitTask:
         spread = [p for p in self.plans if p.request.type_wide or p.request.prefix_dropin]
         if not spread:
             return
-        version = self.systemctl.version()
+        version = self.files.systemd.version()
         if version < HIERARCHICAL_DROPINS:
             raise TaskError(f"unit {spread[0].name}: systemd {version} on the target does not read prefix or "
                             f"type-wide drop-ins (systemd {HIERARCHICAL_DROPINS} and later do); give the units' "
@@ -153,7 +154,8 @@ class UnitTask:
                     sections = merge_sections(parse_unit(plan.base_fragment, unit=req.name), sections)
             except UnitFileError:
                 continue  # the fragment on disk is systemd's problem to report, in validation
-            plan.lint = lint_sections(sections, unit=req.name, enabled=req.enabled)
+            plan.lint = lint_sections(sections, unit=req.name, enabled=req.enabled,
+                                      systemd_version=self.files.systemd.known_for(sections))
         errors = [f"unit {p.name}: {f['rule']}: [{f['section']}] {f['key']}: {f['message']}"
                   for p in self.plans if p.request.lint == "error" for f in p.lint]
         if errors:

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ansible_collections.unitcraft.systemd.plugins.module_utils._install import make_directories
+
 RECORD_DIR = "/var/lib/unitcraft/restart-triggers"
 USER_RECORD_DIR = ".local/state/unitcraft/restart-triggers"  # under the user's home
 # properties that say when the current activation began (a service's main process, or any unit leaving inactive)
@@ -142,7 +144,7 @@ class TriggerRecords:
     def write(self, name: str, record: Mapping[str, str]) -> None:
         if self.directory is None:
             return
-        _makedirs(self.directory, self.owner)
+        make_directories(self.directory, self.owner)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -163,22 +165,6 @@ class TriggerRecords:
                 os.unlink(os.path.join(self.directory, name))
             except FileNotFoundError:
                 pass
-
-
-def _makedirs(directory: str, owner: tuple[int, int] | None) -> None:
-    """Create `directory` and its missing parents (0755), owned by `owner` where given."""
-    missing = []
-    path = directory
-    while path and not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, 0o755)
-        except FileExistsError:
-            continue
-        if owner is not None:
-            os.chown(path, *owner)
 
 
 def changed_triggers(paths: list[str], record: Mapping[str, str] | None, current: Mapping[str, str],

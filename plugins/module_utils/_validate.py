@@ -67,7 +67,7 @@ _NOT_EXECUTABLE = re.compile(r"Command (?P<cmd>\S+) is not executable(?:: (?P<wh
 _NO_SUCH_FILE = "No such file or directory"
 
 
-# systemd 252: "Unknown key name 'X' in section 'S', ignoring."; 257: "Unknown key 'X' in section [S], ignoring."
+# systemd prints "Unknown key 'X' in section [S], ignoring." (252.39 and 257), older ones "Unknown key name ..."
 _UNKNOWN_KEY = re.compile(r"Unknown (?:key|lvalue)")
 
 

@@ -3,6 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,45 @@ def test_lint_unit_errors():
         FILTERS["lint_unit"](42)
     with pytest.raises(AnsibleFilterError, match=r"lint_unit: unit x.service: line 2: \[Unit\]: line is neither"):
         FILTERS["lint_unit"]("[Unit]\nnonsense\n", unit="x.service")
+
+
+def test_lint_unit_for_an_older_systemd():
+    sections = {"Service": {"ExecStart": "/bin/true", "Restart": "on-failure", "RestartSec": 1, "RestartSteps": 3}}
+    findings = FILTERS["lint_unit"](sections, unit="app.service", systemd_version=252)
+    assert [(f["rule"], f["key"]) for f in findings] == [("needs-newer-systemd", "RestartSteps")]
+    assert "needs systemd 254" in findings[0]["message"]
+    assert FILTERS["lint_unit"](sections, unit="app.service", systemd_version=254) == []
+    assert FILTERS["lint_unit"](sections, unit="app.service") == [], "no version: nothing is too new"
+    # a version from templating arrives as a string
+    assert FILTERS["lint_unit"](sections, systemd_version="252") == findings
+
+
+def test_lint_unit_deprecated_directive_names_the_successor():
+    text = "[Service]\nExecStart=/bin/true\nMemoryLimit=1G\n"
+    (finding,) = FILTERS["lint_unit"](text, unit="app.service", systemd_version=257)
+    assert finding["rule"] == "deprecated-directive" and finding["key"] == "MemoryLimit"
+    assert "MemoryMax=" in finding["message"]
+
+
+@pytest.mark.parametrize("bad", [True, 25.2, "two-five-two", [252]])
+def test_lint_unit_refuses_a_version_that_is_not_an_integer(bad):
+    with pytest.raises(AnsibleFilterError, match=r"lint_unit: systemd_version must be an integer such as 252"):
+        FILTERS["lint_unit"]({"Service": {"ExecStart": "/bin/true"}}, systemd_version=bad)
+
+
+def test_lint_unit_examples_run(tmp_path):
+    """The EXAMPLES of lint_unit.yml run as written, on the controller (the filter needs no host)."""
+    examples = yaml.safe_load(yaml.safe_load((FILTER_DIR / "lint_unit.yml").read_text(encoding="utf-8"))["EXAMPLES"])
+    assert len(examples) >= 2 and any("systemd_version=" in str(task) for task in examples)
+    collections = tmp_path / "collections" / "ansible_collections" / "unitcraft"
+    collections.mkdir(parents=True)
+    (collections / "systemd").symlink_to(FILTER_DIR.parents[1])
+    playbook = tmp_path / "examples.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": examples}]))
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+    playbook_command = Path(sys.executable).with_name("ansible-playbook")
+    run = subprocess.run([str(playbook_command), "-i", "localhost,", "-c", "local", str(playbook)],
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"ok={len(examples)}" in run.stdout

@@ -89,7 +89,21 @@ RULE_TABLE = {
         {},
         ("Service", "Environment"),
     ),
+    "needs-newer-systemd": (
+        {"Service": {"ExecStart": "/bin/true", "RestartSteps": 3}},
+        {"Service": {"ExecStart": "/bin/true", "RestartSteps": 3}},  # clean for 254 (see the kwargs below)
+        {"systemd_version": 252},
+        ("Service", "RestartSteps"),
+    ),
+    "deprecated-directive": (
+        {"Service": {"ExecStart": "/bin/true", "MemoryLimit": "1G"}},
+        {"Service": {"ExecStart": "/bin/true", "MemoryMax": "1G"}},
+        {},
+        ("Service", "MemoryLimit"),
+    ),
 }
+# the clean unit of a rule, when it is clean for other lint kwargs than the triggering one
+CLEAN_KWARGS = {"needs-newer-systemd": {"systemd_version": 254}}
 
 
 def test_table_covers_every_rule():
@@ -110,7 +124,7 @@ def test_rule_triggers(rule):
 
 @pytest.mark.parametrize("rule", sorted(RULE_TABLE))
 def test_rule_clean(rule):
-    good, kwargs = RULE_TABLE[rule][1], RULE_TABLE[rule][2]
+    good, kwargs = RULE_TABLE[rule][1], CLEAN_KWARGS.get(rule, RULE_TABLE[rule][2])
     assert lint_sections(good, **kwargs) == []
 
 
@@ -339,3 +353,72 @@ def test_secret_in_environment_in_any_section_and_unit_type():
     findings = lint_sections({"Socket": {"ListenStream": "80", "Environment": "TOKEN=x"}}, unit="web.socket")
     assert [(f["rule"], f["section"], f["key"]) for f in findings] == [
         ("secret-in-environment", "Socket", "Environment")]
+
+
+# ---- needs-newer-systemd and deprecated-directive --------------------------------------------
+
+VERSION_CASES = [
+    pytest.param({"Service": {"RestartSteps": 3, "RestartMaxDelaySec": "1min"}}, 253,
+                 [("needs-newer-systemd", "RestartSteps"), ("needs-newer-systemd", "RestartMaxDelaySec")],
+                 id="two-too-new"),
+    pytest.param({"Service": {"RestartSteps": 3}}, 254, [], id="just-new-enough"),
+    pytest.param({"Service": {"RestartSteps": 3}}, None, [], id="no-version-nothing-too-new"),
+    pytest.param({"Service": {"RestartSteps": None}}, 252, [], id="left-out"),
+    pytest.param({"Service": {"RestartSteps": ""}}, 252, [("needs-newer-systemd", "RestartSteps")],
+                 id="a-reset-is-still-an-unknown-key"),
+    # OOMPolicy= came to [Service] in 243 and to [Scope] in 253: the section decides
+    pytest.param({"Scope": {"OOMPolicy": "stop"}}, 252, [("needs-newer-systemd", "OOMPolicy")],
+                 id="per-section-scope"),
+    pytest.param({"Service": {"OOMPolicy": "stop"}}, 252, [], id="per-section-service"),
+    # the exec settings are read in [Socket] too
+    pytest.param({"Socket": {"ListenStream": "80", "PrivatePIDs": True}}, 252,
+                 [("needs-newer-systemd", "PrivatePIDs")], id="exec-setting-in-a-socket"),
+    pytest.param({"Service": {"NoSuchThing": 1}}, 200, [], id="unknown-directive-is-validations"),
+    pytest.param({"Service": {"MemoryLimit": "1G"}}, 252, [("deprecated-directive", "MemoryLimit")],
+                 id="deprecated-in-252"),
+    pytest.param({"Service": {"MemoryLimit": "1G"}}, 251, [], id="not-yet-deprecated"),
+    pytest.param({"Service": {"CPUShares": 100}}, 262, [("deprecated-directive", "CPUShares")],
+                 id="ignored-from-258"),
+    pytest.param({"Service": {"CPUAccounting": True}}, 257, [], id="cpu-accounting-deprecated-only-from-258"),
+    pytest.param({"Service": {"CPUAccounting": True}}, None, [("deprecated-directive", "CPUAccounting")],
+                 id="no-version-every-deprecation"),
+    pytest.param({"Service": {"ExecStart": "!!/usr/bin/x"}}, 257, [], id="bang-bang-fine-before-258"),
+    pytest.param({"Service": {"ExecStart": "-!!/usr/bin/x"}}, 258, [("deprecated-directive", "ExecStart")],
+                 id="bang-bang-ignored-from-258"),
+    pytest.param({"Service": {"ExecStart": "/usr/bin/x !!"}}, 258, [], id="bang-bang-in-the-arguments"),
+    pytest.param({"Service": {"ExecStart": "!/usr/bin/x"}}, 258, [], id="one-bang-is-fine"),
+    pytest.param({"Unit": {"SourcePath": "/etc/init.d/foo"}, "Service": {"ExecStart": "/etc/init.d/foo start"}},
+                 254, [("deprecated-directive", "SourcePath")], id="sysv-generated-unit"),
+    pytest.param({"Unit": {"SourcePath": "/etc/init.d/foo"}}, 253, [], id="sysv-before-254"),
+    pytest.param({"Unit": {"SourcePath": "/etc/fstab"}}, 257, [], id="fstab-source-path"),
+]
+
+
+@pytest.mark.parametrize(("sections", "version", "expected"), VERSION_CASES)
+def test_version_rules(sections, version, expected):
+    findings = lint_sections(sections, systemd_version=version)
+    assert [(f["rule"], f["key"]) for f in findings] == expected
+
+
+def test_needs_newer_systemd_names_both_versions():
+    (finding,) = lint_sections({"Service": {"RestartSteps": 3}}, systemd_version=252)
+    assert finding["message"].startswith("RestartSteps= needs systemd 254; systemd 252 does not know it")
+
+
+def test_deprecated_directive_says_what_to_use_instead():
+    (finding,) = lint_sections({"Service": {"MemoryLimit": "1G"}}, systemd_version=252)
+    assert finding["message"] == ("MemoryLimit= is deprecated since systemd 252 and ignored by systemd 258 and"
+                                  " later: use MemoryMax= instead")
+    (finding,) = lint_sections({"Service": {"MemoryLimit": "1G"}}, systemd_version=262)
+    assert finding["message"] == "MemoryLimit= is ignored by systemd 258 and later (262 included): use MemoryMax= instead"
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("CPUShares", "CPUWeight="), ("StartupCPUShares", "StartupCPUWeight="), ("BlockIOAccounting", "IOAccounting="),
+    ("BlockIOWeight", "IOWeight="), ("StartupBlockIOWeight", "StartupIOWeight="),
+    ("BlockIODeviceWeight", "IODeviceWeight="), ("BlockIOReadBandwidth", "IOReadBandwidthMax="),
+    ("BlockIOWriteBandwidth", "IOWriteBandwidthMax="),
+])
+def test_every_cgroup_v1_setting_names_its_successor(old, new):
+    (finding,) = lint_sections({"Slice": {old: "x"}}, unit="a.slice", systemd_version=252)
+    assert finding["rule"] == "deprecated-directive" and finding["message"].endswith(f"use {new} instead")

@@ -673,3 +673,11 @@ def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_write(un
     (unit_dir / ".other.service.x.tmp").write_text("not ours to remove")
     run(FakeModule(), params(name="a.service", sections=SERVICE))
     assert sorted(p.name for p in unit_dir.iterdir()) == [".other.service.x.tmp", "a.service"]
+
+
+def test_returned_active_agrees_with_active_state(unit_dir: Path) -> None:
+    """A unit still activating, or waiting for its automatic restart, is not reported active."""
+    module = FakeModule({"a.service": {"LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart"}})
+    result = run(module, params(name="a.service"))
+    unit = result["units"][0]
+    assert unit["active_state"] == "activating" and unit["active"] is False
