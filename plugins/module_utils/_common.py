@@ -9,6 +9,67 @@ import os
 import pwd
 from typing import Any
 
+from ansible.module_utils.basic import AnsibleModule
+
+
+class SystemdModule(AnsibleModule):
+    """AnsibleModule that refuses unit text which is not UTF-8, naming the unit, before anything runs.
+
+    Ansible passes the undecodable bytes of a file read with `lookup('file')` (a latin-1 unit file)
+    as lone surrogates; its invocation log and its result would fail on them with a bare codec error.
+    """
+
+    def _log_invocation(self) -> None:
+        try:
+            super()._log_invocation()
+        except UnicodeEncodeError:
+            self.log("Invoked with a parameter that is not UTF-8 text")
+        problem = not_utf8(self.params)
+        if problem:
+            self.params = _escaped(self.params)  # the result echoes the arguments: they must serialize
+            self.fail_json(msg=f"{problem}; systemd reads unit files as UTF-8, nothing was changed")
+
+
+def not_utf8(params: dict[str, Any]) -> str | None:
+    """The first unit text (content or sections, of the task or of an item) that is not UTF-8."""
+    items = [params] + [i for i in params.get("units") or [] if isinstance(i, dict)]
+    for item in items:
+        name = item.get("name") or params.get("name") or "?"
+        for key in ("content", "sections"):
+            bad = _first_bad(item.get(key))
+            if bad is not None:
+                return f"unit {name}: {key} is not UTF-8 text ({bad})"
+    return None
+
+
+def _first_bad(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            bad = _first_bad(key) or _first_bad(inner)
+            if bad is not None:
+                return bad
+    elif isinstance(value, list):
+        for inner in value:
+            bad = _first_bad(inner)
+            if bad is not None:
+                return bad
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"character {exc.start} of {value[max(0, exc.start - 20):exc.start + 1]!r}"
+    return None
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
 SCOPES = ("system", "user", "global")
 
 # Options that every module which talks to a systemd instance takes (task level).

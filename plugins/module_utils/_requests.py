@@ -147,12 +147,6 @@ def _check_request(name: str, opts: dict[str, Any], where: str, offline_reason: 
                                                     else [True]):
         raise TaskError(f"unit {name}: sections is empty: give at least one section with a directive "
                         "(an empty unit file is what systemd calls masked), or use state: absent to remove it")
-    if isinstance(opts.get("content"), str):
-        try:
-            opts["content"].encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise TaskError(f"unit {name}: content is not UTF-8 text (character {exc.start}: "
-                            f"{opts['content'][exc.start:exc.start + 1]!r}); systemd reads unit files as UTF-8") from None
     request = UnitRequest(name=name, unit=unit, type_wide=type_wide, **{k: v for k, v in opts.items() if k != "dropin"})
     request.restart_triggers = list(request.restart_triggers or [])
     if dropin_module:

@@ -292,6 +292,7 @@ units:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
+    SystemdModule,
     FILE_OPTIONS,
     LINGER_OPTIONS,
     RELOAD_OPTIONS,
@@ -302,7 +303,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import 
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module: AnsibleModule = SystemdModule(
         argument_spec={
             "name": {"type": "str", "required": True},
             "dropin": {"type": "str", "default": "override"},

@@ -553,6 +553,7 @@ last_exit_status:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitcraft.systemd.plugins.module_utils._common import (
+    SystemdModule,
     FILE_OPTIONS,
     LINGER_OPTIONS,
     RELOAD_OPTIONS,
@@ -567,7 +568,7 @@ from ansible_collections.unitcraft.systemd.plugins.module_utils._manager import 
 def main() -> None:
     per_unit = {**FILE_OPTIONS, **RUNTIME_OPTIONS}
     item_options = {"name": {"type": "str", "required": True}, **without_defaults(per_unit)}
-    module = AnsibleModule(
+    module: AnsibleModule = SystemdModule(
         argument_spec={
             "name": {"type": "str"},
             "units": {"type": "list", "elements": "dict", "options": item_options,

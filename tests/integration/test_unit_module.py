@@ -276,6 +276,18 @@ def test_a_bad_mode_owner_or_group_is_refused_while_planning_and_systemd_never_k
     assert count_daemon_reloads(host) == reloads
 
 
+def test_a_unit_file_that_is_not_utf8_is_refused_naming_the_unit(bench_host: BenchHost) -> None:
+    """A latin-1 unit file pasted with lookup('file'): the unit is named, not a bare codec error."""
+    host = bench_host
+    latin1 = host.workdir / "latin1.service"
+    latin1.write_bytes(b"[Service]\nExecStart=/bin/echo caf\xe9\n")
+    task = unit_task(name="latin.service", content="{{ lookup('ansible.builtin.file', '%s') }}" % latin1)
+    result = host.play([task], expect_failure=True).results[0]
+    assert result["msg"].startswith("unit latin.service: content is not UTF-8 text (character 33 of"), result["msg"]
+    assert "codec" not in result["msg"]
+    assert host.exec("test", "-e", "/etc/systemd/system/latin.service", check=False).returncode != 0
+
+
 def test_module_defaults_group_sets_wait_timeout_for_unit_and_dropin_tasks(bench_host: BenchHost) -> None:
     """meta/runtime.yml's action group: one module_defaults entry for every module of the collection."""
     host = bench_host

@@ -648,7 +648,6 @@ def test_a_different_value_or_raw_content_is_not_equivalent(unit_dir: Path) -> N
 @pytest.mark.parametrize("p, needle", [
     ({"sections": {}}, "sections is empty"),
     ({"sections": {"Service": {}}}, "sections is empty"),
-    ({"content": "[Service]\nExecStart=/bin/echo \udcff\n"}, "content is not UTF-8 text"),
 ])
 def test_inputs_that_systemd_would_misreport_are_refused_naming_the_cause(
         unit_dir: Path, p: dict[str, Any], needle: str) -> None:
@@ -681,3 +680,16 @@ def test_returned_active_agrees_with_active_state(unit_dir: Path) -> None:
     result = run(module, params(name="a.service"))
     unit = result["units"][0]
     assert unit["active_state"] == "activating" and unit["active"] is False
+
+
+@pytest.mark.parametrize("p, needle", [
+    ({"name": "a.service", "content": "[Service]\nExecStart=/bin/echo caf\udce9\n"},
+     "unit a.service: content is not UTF-8 text (character 33 of"),
+    ({"units": [{"name": "b.service", "sections": {"Unit": {"Description": "caf\udce9"}}}]},
+     "unit b.service: sections is not UTF-8 text"),
+])
+def test_unit_text_that_is_not_utf8_is_named_with_its_unit(p: dict[str, Any], needle: str) -> None:
+    from ansible_collections.unitcraft.systemd.plugins.module_utils._common import not_utf8
+    problem = not_utf8(p)
+    assert problem is not None and problem.startswith(needle), problem
+    assert not_utf8({"name": "a.service", "content": "[Service]\nExecStart=/bin/echo café\n"}) is None
