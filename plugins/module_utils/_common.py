@@ -70,6 +70,7 @@ def _escaped(value: Any) -> Any:
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
 
+
 SCOPES = ("system", "user", "global")
 
 # Options that every module which talks to a systemd instance takes (task level).
