@@ -217,7 +217,9 @@ def legacy_collections(tmp_path_factory: pytest.TempPathFactory) -> str:
     subprocess.run([galaxy, "collection", "build", "--output-path", str(work / "dist"), str(source)],
                    check=True, capture_output=True, timeout=600)
     (tarball,) = (work / "dist").glob("*.tar.gz")
-    subprocess.run([galaxy, "collection", "install", "-p", str(work / "collections"), str(tarball)],
+    # --force: the same version of the collection is already installed where ANSIBLE_COLLECTIONS_PATH
+    # points (the test command's build/collections), and ansible-galaxy would then install nothing
+    subprocess.run([galaxy, "collection", "install", "--force", "-p", str(work / "collections"), str(tarball)],
                    check=True, capture_output=True, timeout=600)
     return str(work / "collections")
 

@@ -702,17 +702,18 @@ class ExampleBench:
             (directory / name).write_text(text)
         return prepare.vars() if callable(prepare.vars) else prepare.vars
 
-    def converge(self, example: Example, runs: int | None = None) -> Converged:
+    def converge(self, example: Example, runs: int | None = None, prepare: Prepare | None = None) -> Converged:
         """Run the example (twice unless it only reads) in one ansible-playbook call.
 
-        Every run after the first must change nothing.
+        Every run after the first must change nothing. `prepare` replaces the example's PREPARE entry
+        (a promise that ships a new version of what the reader had).
         """
         if runs is None:
             runs = 1 if self.read_only(example) else 2
         self.count += 1
         directory = self.workdir / f"example-{self.count:03d}"
         directory.mkdir()
-        play_vars = self.prepare(PREPARE.get(example.id, Prepare()), directory)
+        play_vars = self.prepare(prepare if prepare is not None else PREPARE.get(example.id, Prepare()), directory)
         (directory / "example.yml").write_text(example.text)
         if example.kind == "playbook":
             imported: dict[str, Any] = {"ansible.builtin.import_playbook": "example.yml"}
@@ -802,14 +803,26 @@ def _escape(bench: ExampleBench, converged: Converged) -> None:
 
 
 def _restart_trigger(bench: ExampleBench, converged: Converged) -> None:
-    """A newer program restarts the unit once; the run after that restarts nothing."""
+    """A new version of the program restarts the unit once; the run after that restarts nothing.
+
+    The new version comes the way the reader ships it (the example's copy task, or on the host);
+    a program only touched is the same program (restart triggers compare content) and restarts nothing.
+    """
     host = bench.host
     _assert_running(host, "huobi.service", enabled=False)
     pid = _state(host, "huobi.service")["MainPID"]
     host.exec("touch", "/opt/huobi/downloader.py")
-    again = bench.converge(converged.example)
+    touched = bench.converge(converged.example)
+    assert not [r for _name, r in touched.runs[0] if r.get("restarted")], "a touched program restarted huobi"
+    assert _state(host, "huobi.service")["MainPID"] == pid
+    new_version = DOWNLOADER + "# a new version of the program\n"
+    prepare = PREPARE.get(converged.example.id, Prepare())
+    shipped = Prepare({path: new_version for path, text in prepare.host_files.items() if text == DOWNLOADER},
+                      {name: new_version for name, text in prepare.controller_files.items() if text == DOWNLOADER})
+    assert shipped.host_files or shipped.controller_files, "the example's preparation ships no downloader"
+    again = bench.converge(converged.example, prepare=prepare + shipped)
     restarted = [result for _name, result in again.runs[0] if result.get("restarted")]
-    assert restarted, f"a newer /opt/huobi/downloader.py did not restart huobi.service: {again.runs[0]}"
+    assert restarted, f"a new /opt/huobi/downloader.py did not restart huobi.service: {again.runs[0]}"
     assert _state(host, "huobi.service")["MainPID"] != pid
 
 

@@ -95,10 +95,11 @@ def test_scope_global_reloads_the_running_user_managers(bench_host: BenchHost) -
             time.sleep(0.2)
         host.play([task("1")])
         assert alice_show("Environment")["Environment"] == "VERSION=1"  # loaded by her manager
+        # every manager that runs is reloaded (other tests' users may have one too)
         check = host.play([task("2")], check=True).results[0]
-        assert check["user_managers_reloaded"] == ["alice"] and alice_show("Environment")["Environment"] == "VERSION=1"
+        assert "alice" in check["user_managers_reloaded"] and alice_show("Environment")["Environment"] == "VERSION=1"
         applied = host.play([task("2")]).results[0]
-        assert applied["user_managers_reloaded"] == ["alice"], applied
+        assert "alice" in applied["user_managers_reloaded"], applied
         seen = alice_show("Environment", "NeedDaemonReload")
         assert seen == {"Environment": "VERSION=2", "NeedDaemonReload": "no"}, seen
         assert host.play([task("2")]).results[0]["user_managers_reloaded"] == [], "nothing changed, nothing reloaded"
