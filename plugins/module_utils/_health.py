@@ -120,7 +120,7 @@ def runs_to_completion(status: Mapping[str, str]) -> bool:
     return status.get("Type") == "oneshot" and status.get("RemainAfterExit", "no") != "yes"
 
 
-def still_moving(status: Mapping[str, str], want: str) -> bool:
+def still_moving(status: Mapping[str, str]) -> bool:
     """The unit has a job queued or is between states (waiting for an automatic restart included)."""
     if status.get("Job"):
         return True
@@ -197,7 +197,7 @@ class _Watch:
         self.seen_restarts, outcome.restarts_seen = outcome.restarts_seen, self.restarts(status)
         outcome.last_exit = last_exit_status(status) or outcome.last_exit
         if outcome.want == STOPPED_WANT:
-            if still_moving(status, outcome.want):
+            if still_moving(status):
                 if deadline_passed:
                     self._fail(_timeout(status, wait_timeout))
                 return
@@ -223,7 +223,7 @@ class _Watch:
             elif deadline_passed:
                 self._fail(f"did not stay up for settle={self.settle:g}s within wait_timeout={wait_timeout:g}s")
             return
-        if still_moving(status, outcome.want):
+        if still_moving(status):
             if self._latest_process_died_young(status):
                 return
             if deadline_passed:
@@ -281,7 +281,7 @@ class _Watch:
         return False
 
     def _judge_oneshot(self, status: Mapping[str, str], deadline_passed: bool, wait_timeout: float) -> None:
-        if still_moving(status, RUNNING):
+        if still_moving(status):
             if deadline_passed:
                 self._fail(_timeout(status, wait_timeout))
             return

@@ -55,13 +55,16 @@ class PendingRestarts:
         loaded = data.get("loaded") if isinstance(data, dict) else None
         return True, float(loaded) if isinstance(loaded, (int, float)) else None
 
-    def due(self, unit: str, status: Mapping[str, str]) -> bool:
-        """The running unit still owes the restart an earlier run marked."""
+    def owed(self, unit: str, status: Mapping[str, str]) -> tuple[bool, bool]:
+        """(the unit is marked, the running unit still owes the restart an earlier run marked)."""
         marked, loaded = self.stamp_of(unit)
         if not marked:
-            return False
+            return False, False
         began = activation_seconds(status)
-        return loaded is None or began is None or began < loaded
+        return True, loaded is None or began is None or began < loaded
+
+    def due(self, unit: str, status: Mapping[str, str]) -> bool:
+        return self.owed(unit, status)[1]
 
     def mark(self, units: Iterable[str], loaded: float | None = None) -> None:
         """Mark units (before any file is written), or stamp their marks with `loaded`."""

@@ -142,10 +142,11 @@ class RuntimePlanner:
         owes it a restart, or the content of a trigger changed."""
         if _new_definition(plan) or (template is not None and _new_definition(template)):
             return True
-        if self.pending.due(plan.name, status):
+        marked, due = self.pending.owed(plan.name, status)
+        if due:
             plan.restart_pending = True
             return True
-        plan.stale_mark = self.pending.stamp_of(plan.name)[0]  # its restart was made: only the mark is left
+        plan.stale_mark = marked  # its restart was made: only the mark is left
         plan.restart_triggered_by = self._triggered(plan, status)
         if template is not None:
             plan.restart_triggered_by += self._triggered(template, status)
